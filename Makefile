@@ -1,0 +1,27 @@
+# keymgmt — built with PGXS.  `make && make install`, then
+# `make installcheck` against a running server (see README.md).
+
+EXTENSION = keymgmt
+MODULE_big = keymgmt
+OBJS = src/keymgmt.o src/token.o src/keys.o src/verify.o src/notify.o
+DATA = sql/keymgmt--1.0.sql
+PGFILEDESC = "keymgmt - API keys managed inside PostgreSQL"
+
+# pg_regress: inputs in test/sql, outputs in the top-level expected/
+REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test
+# isolation specs: test/specs/*.spec, outputs in expected/ as well
+ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test
+
+EXTRA_CLEAN = results output_iso regression.diffs regression.out tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# pgTAP suites, run by pg_prove against the database named by PGDATABASE
+# (test/run.sh creates one with pgtap and keymgmt installed).
+.PHONY: prove
+prove:
+	pg_prove --failures test/pgtap/*.sql

@@ -1,0 +1,200 @@
+/*-------------------------------------------------------------------------
+ *
+ * keymgmt.c
+ *	  Module load, settings, and the helpers every SQL-callable function
+ *	  shares: argument parsing, the actor, kept SPI plans, one-row results.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "keymgmt.h"
+
+#include "access/detoast.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/tuplestore.h"
+
+PG_MODULE_MAGIC;
+
+/* keymgmt.actor: who is acting, for transactions that set it (gateways) */
+char	   *keymgmt_actor = NULL;
+
+/* keymgmt.notify: superuser-only switch for cache-invalidation messages */
+bool		keymgmt_notify = true;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init
+ *	  Define the settings.
+ *
+ * keymgmt.notify is PGC_SUSET: a value that a non-superuser SET before the
+ * library was loaded is refused (with a warning) when it is defined here, so
+ * the setting stays superuser-only either way.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("keymgmt.actor",
+							   "Names who is making key changes in this session or transaction.",
+							   "Used when a function's actor argument is null. Empty means the session user.",
+							   &keymgmt_actor,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("keymgmt.notify",
+							 "Sends a notification on channel \"keymgmt\" for every key change.",
+							 "Turn off for bulk loads; caches listening on the channel then miss those changes.",
+							 &keymgmt_notify,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("keymgmt");
+#else
+	EmitWarningsOnPlaceholders("keymgmt");
+#endif
+}
+
+/*
+ * ParseKeyArgument
+ *	  Read a key argument and parse it, or raise 22004 / 22023.
+ *
+ * The length is checked on the datum's raw size before anything is
+ * detoasted, so a 10 MB argument is refused without being read.  The
+ * message never repeats the input.  raw_only refuses tokens (verify_key
+ * reports those itself and does not come here for them).
+ */
+void
+ParseKeyArgument(FunctionCallInfo fcinfo, int argno, bool raw_only,
+				 ParsedKey *out)
+{
+	Datum		d;
+	text	   *t;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key must not be null")));
+
+	d = PG_GETARG_DATUM(argno);
+	if (toast_raw_datum_size(d) - VARHDRSZ <= KEYMGMT_RAW_MAX_LEN)
+	{
+		t = DatumGetTextPP(d);
+		if (KeyParse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), out) &&
+			(out->is_raw || !raw_only))
+			return;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("malformed key"),
+			 errdetail("A key is \"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\", or a token of 64 hexadecimal digits.")));
+}
+
+/*
+ * ResolveActor
+ *	  Who is acting: the actor argument when not null, else keymgmt.actor
+ *	  when set and not empty, else the session user.
+ */
+char *
+ResolveActor(FunctionCallInfo fcinfo, int argno)
+{
+	if (!PG_ARGISNULL(argno))
+		return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (keymgmt_actor != NULL && keymgmt_actor[0] != '\0')
+		return pstrdup(keymgmt_actor);
+	return GetUserNameFromId(GetSessionUserId(), false);
+}
+
+/*
+ * CallerRoleName
+ *	  The database role that called us, for audit_log.db_role.
+ *
+ * Our functions are SECURITY DEFINER, so the current user is the extension
+ * owner; the outer user is the role the caller was acting as (SET ROLE
+ * included).
+ */
+char *
+CallerRoleName(void)
+{
+	return GetUserNameFromId(GetOuterUserId(), false);
+}
+
+/*
+ * KeptPlan
+ *	  Prepare sql once per backend and keep it; later calls reuse it.
+ *
+ * Must be called inside SPI_connect().  Every query is fully
+ * schema-qualified, so the kept plan means the same under any search_path.
+ */
+SPIPlanPtr
+KeptPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	if (*cache != NULL)
+		return *cache;
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for keymgmt query: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed for keymgmt query");
+	*cache = plan;
+	return plan;
+}
+
+/*
+ * ReturnOneRow
+ *	  Hand back the single row of a set-returning function.
+ *
+ * generate_key and verify_key return TABLE(...) but always exactly one row;
+ * materialize mode needs no state between calls.
+ */
+void
+ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext oldcxt;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(false, false, work_mem);
+	tuplestore_putvalues(store, tupdesc, values, nulls);
+	MemoryContextSwitchTo(oldcxt);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+}
+
+/*
+ * ReportKeyNotFound
+ *	  42704, naming the key only by its display form.
+ */
+void
+ReportKeyNotFound(const ParsedKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("key \"%s\" does not exist", key->display),
+			 errdetail("There is no key with this token, or it was deleted.")));
+}

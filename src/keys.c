@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *	  The SQL-callable key operations: generate_key, block_key, unblock_key,
+ *	  delete_key and key_info.
+ *
+ * Every change follows one shape, in the caller's transaction:
+ *	 1. parse the key (22004, 22023) and refuse read-only transactions (25006);
+ *	 2. find and lock the row in one statement (LockKey: 42704 if it is gone,
+ *		PostgreSQL's own 40001 / 55P03 under REPEATABLE READ / lock_timeout);
+ *	 3. decide on the locked row: a change that changes nothing returns it;
+ *	 4. otherwise one statement changes the row and writes its audit row,
+ *		and one notification is queued for commit.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "keymgmt.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(generate_key);
+PG_FUNCTION_INFO_V1(block_key);
+PG_FUNCTION_INFO_V1(unblock_key);
+PG_FUNCTION_INFO_V1(delete_key);
+PG_FUNCTION_INFO_V1(key_info);
+
+/* The row of keymgmt.keys that a change has locked. */
+typedef struct LockedKey
+{
+	bool		blocked;
+	Datum		row;			/* keymgmt.keys, in SPI memory */
+	Datum		before;			/* to_jsonb(row), for the audit row */
+} LockedKey;
+
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr lock_for_delete_plan = NULL;
+static SPIPlanPtr set_blocked_plan = NULL;
+static SPIPlanPtr delete_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr info_plan = NULL;
+
+#define LOCK_SQL(strength) \
+	"SELECT k.blocked, k, pg_catalog.to_jsonb(k) FROM keymgmt.keys k " \
+	"WHERE k.token OPERATOR(pg_catalog.=) $1 FOR " strength " OF k"
+
+/* $1 token, $2 blocked, $3 now, $4 actor, $5 db_role, $6 before, $7 action */
+#define SET_BLOCKED_SQL \
+	"WITH upd AS (" \
+	"  UPDATE keymgmt.keys k SET blocked = $2, updated_at = $3, updated_by = $4" \
+	"  WHERE k.token OPERATOR(pg_catalog.=) $1 RETURNING k" \
+	"), aud AS (" \
+	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, before_value, updated_values)" \
+	"  SELECT 'key', $3, $7, $1, $4, $5, $6," \
+	"    pg_catalog.jsonb_build_object('blocked', $2) FROM upd" \
+	") SELECT upd.k FROM upd"
+
+/* $1 token, $2 now, $3 actor, $4 db_role, $5 before */
+#define DELETE_SQL \
+	"WITH del AS (" \
+	"  DELETE FROM keymgmt.keys k WHERE k.token OPERATOR(pg_catalog.=) $1" \
+	"  RETURNING k" \
+	"), aud AS (" \
+	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, before_value)" \
+	"  SELECT 'key', $2, 'deleted', $1, $3, $4, $5 FROM del" \
+	") SELECT del.k FROM del"
+
+/*
+ * $1 token, $2 key_name, $3 key_alias, $4 user_id, $5 team_id,
+ * $6 organization_id, $7 expires, $8 metadata, $9 now, $10 actor, $11 db_role
+ */
+#define INSERT_SQL \
+	"WITH ins AS (" \
+	"  INSERT INTO keymgmt.keys AS k (token, key_name, key_alias, user_id," \
+	"    team_id, organization_id, blocked, expires, metadata," \
+	"    created_at, updated_at, created_by, updated_by)" \
+	"  VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8, $9, $9, $10, $10)" \
+	"  RETURNING k" \
+	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, updated_values)" \
+	"  SELECT 'key', $9, 'created', $1, $10, $11, pg_catalog.to_jsonb(ins.k)" \
+	"  FROM ins"
+
+#define INFO_SQL \
+	"SELECT k FROM keymgmt.keys k WHERE k.token OPERATOR(pg_catalog.=) $1"
+
+/*
+ * PrepareChange
+ *	  The steps every change takes before it touches a row.
+ */
+static void
+PrepareChange(FunctionCallInfo fcinfo, const char *what, ParsedKey *key)
+{
+	ParseKeyArgument(fcinfo, 0, false, key);
+	PreventCommandIfReadOnly(what);
+	PreventCommandDuringRecovery(what);
+}
+
+/*
+ * LockKey
+ *	  Find the key's row and lock it in the same statement.
+ *
+ * In READ COMMITTED a caller that waited for the lock gets the committed
+ * outcome of the other transaction: the newer row, or no row if it was
+ * deleted (42704).  Under REPEATABLE READ PostgreSQL raises 40001 itself.
+ * Must run inside SPI_connect().
+ */
+static void
+LockKey(const ParsedKey *key, bool for_delete, LockedKey *out)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	SPIPlanPtr	plan;
+	bool		isnull;
+	int			ret;
+
+	if (for_delete)
+		plan = KeptPlan(&lock_for_delete_plan, LOCK_SQL("UPDATE"), 1, argtypes);
+	else
+		plan = KeptPlan(&lock_plan, LOCK_SQL("NO KEY UPDATE"), 1, argtypes);
+
+	args[0] = CStringGetTextDatum(key->token);
+	ret = SPI_execute_plan(plan, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: locking a key failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ReportKeyNotFound(key);
+
+	out->blocked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	out->row = SPI_getbinval(SPI_tuptable->vals[0],
+							 SPI_tuptable->tupdesc, 2, &isnull);
+	out->before = SPI_getbinval(SPI_tuptable->vals[0],
+								SPI_tuptable->tupdesc, 3, &isnull);
+}
+
+/*
+ * RunChange
+ *	  Execute a change statement that must return exactly the changed row.
+ */
+static Datum
+RunChange(SPIPlanPtr plan, Datum *args)
+{
+	bool		isnull;
+	int			ret;
+
+	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "keymgmt: change of a locked key failed: %s",
+			 SPI_result_code_string(ret));
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &isnull);
+}
+
+/*
+ * SetBlocked
+ *	  block_key and unblock_key: lock, decide, change, audit, notify.
+ */
+static Datum
+SetBlocked(FunctionCallInfo fcinfo, bool blocked)
+{
+	const char *action = blocked ? "blocked" : "unblocked";
+	ParsedKey	key;
+	LockedKey	locked;
+	char	   *actor;
+	Datum		result;
+
+	PrepareChange(fcinfo, blocked ? "block_key()" : "unblock_key()", &key);
+	actor = ResolveActor(fcinfo, 1);
+
+	SPI_connect();
+	LockKey(&key, false, &locked);
+
+	if (locked.blocked == blocked)
+		result = locked.row;	/* nothing to change: no audit, no message */
+	else
+	{
+		Oid			argtypes[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, TEXTOID,
+		TEXTOID, JSONBOID, TEXTOID};
+		Datum		args[7];
+
+		args[0] = CStringGetTextDatum(key.token);
+		args[1] = BoolGetDatum(blocked);
+		args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		args[3] = CStringGetTextDatum(actor);
+		args[4] = CStringGetTextDatum(CallerRoleName());
+		args[5] = locked.before;
+		args[6] = CStringGetTextDatum(action);
+		result = RunChange(KeptPlan(&set_blocked_plan, SET_BLOCKED_SQL,
+									7, argtypes), args);
+		NotifyKeyChange(action, key.token);
+	}
+
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * block_key(key text, actor text DEFAULT NULL) RETURNS keymgmt.keys
+ *	  Set blocked; returns the row as it now is.
+ */
+Datum
+block_key(PG_FUNCTION_ARGS)
+{
+	return SetBlocked(fcinfo, true);
+}
+
+/*
+ * unblock_key(key text, actor text DEFAULT NULL) RETURNS keymgmt.keys
+ *	  Clear blocked; returns the row as it now is.
+ */
+Datum
+unblock_key(PG_FUNCTION_ARGS)
+{
+	return SetBlocked(fcinfo, false);
+}
+
+/*
+ * delete_key(key text, actor text DEFAULT NULL) RETURNS keymgmt.keys
+ *	  Delete the key; returns the row as it was.
+ */
+Datum
+delete_key(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[5] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID};
+	Datum		args[5];
+	ParsedKey	key;
+	LockedKey	locked;
+	char	   *actor;
+	Datum		result;
+
+	PrepareChange(fcinfo, "delete_key()", &key);
+	actor = ResolveActor(fcinfo, 1);
+
+	SPI_connect();
+	LockKey(&key, true, &locked);
+
+	args[0] = CStringGetTextDatum(key.token);
+	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[2] = CStringGetTextDatum(actor);
+	args[3] = CStringGetTextDatum(CallerRoleName());
+	args[4] = locked.before;
+	result = RunChange(KeptPlan(&delete_plan, DELETE_SQL, 5, argtypes), args);
+	NotifyKeyChange("deleted", key.token);
+
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * generate_key(key_alias, user_id, team_id, organization_id, expires,
+ *				metadata, actor) RETURNS TABLE(key, token, key_name)
+ *	  Create a key from 256 random bits; the raw key is returned only here.
+ *
+ * A taken key_alias raises PostgreSQL's own 23505 from the unique index.
+ */
+Datum
+generate_key(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		args[11];
+	char		nulls[11];
+	char	   *raw;
+	char		token[KEYMGMT_TOKEN_LEN + 1];
+	char		name[KEYMGMT_DISPLAY_LEN];
+	char	   *actor;
+	int			ret;
+	int			i;
+	Datum		values[3];
+	bool		isnull[3] = {false, false, false};
+
+	PreventCommandIfReadOnly("generate_key()");
+	PreventCommandDuringRecovery("generate_key()");
+	actor = ResolveActor(fcinfo, 6);
+
+	raw = KeyGenerate();
+	KeyHash(raw, strlen(raw), token);
+	KeyName(raw, strlen(raw), name);
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(token);
+	args[1] = CStringGetTextDatum(name);
+	for (i = 0; i <= 4; i++)	/* key_alias .. expires, as given */
+	{
+		args[i + 2] = PG_GETARG_DATUM(i);
+		if (PG_ARGISNULL(i))
+			nulls[i + 2] = 'n';
+	}
+	/* metadata: null means none, as the column's default says */
+	args[7] = PG_ARGISNULL(5) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
+		: PG_GETARG_DATUM(5);
+	args[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[9] = CStringGetTextDatum(actor);
+	args[10] = CStringGetTextDatum(CallerRoleName());
+
+	SPI_connect();
+	ret = SPI_execute_plan(KeptPlan(&insert_plan, INSERT_SQL, 11, argtypes),
+						   args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "keymgmt: inserting a key failed: %s",
+			 SPI_result_code_string(ret));
+	SPI_finish();
+
+	NotifyKeyChange("created", token);
+
+	values[0] = CStringGetTextDatum(raw);
+	values[1] = CStringGetTextDatum(token);
+	values[2] = CStringGetTextDatum(name);
+	ReturnOneRow(fcinfo, values, isnull);
+	return (Datum) 0;
+}
+
+/*
+ * key_info(key text) RETURNS keymgmt.keys
+ *	  Read one key by raw key or token: no lock, no audit.
+ */
+Datum
+key_info(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	ParsedKey	key;
+	Datum		result;
+	bool		isnull;
+	int			ret;
+
+	ParseKeyArgument(fcinfo, 0, false, &key);
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(key.token);
+	ret = SPI_execute_plan(KeptPlan(&info_plan, INFO_SQL, 1, argtypes),
+						   args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: reading a key failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ReportKeyNotFound(&key);
+
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
