@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every keymgmt test suite on a throwaway PostgreSQL 15 cluster:
+# pg_regress, isolation specs, pgTAP and a pg_dump round trip.
+#
+#   bash test/run.sh
+#
+# As root on a fresh Debian 12 machine it installs what it needs first.
+# The server runs as the postgres user (pg_virtualenv); the cluster is
+# dropped afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/bootstrap.sh
+
+# the server (user postgres) writes nothing here, but pg_regress writes
+# results/ as whoever runs this script
+rm -rf results output_iso regression.diffs regression.out
+exec pg_virtualenv -v 15 bash test/suites.sh

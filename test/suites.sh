@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the suites against the server that PG* variables point at
+# (test/run.sh starts one).  Ends with one line "N passed, N failed",
+# counting test files across all suites.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+tally() {	# suite name, passed, failed
+	echo "== $1: $2 passed, $3 failed"
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+}
+
+# pg_regress, then the isolation specs (PGXS runs each with its own tool)
+for suite in regress isolation; do
+	if [ $suite = regress ]; then only="ISOLATION="; else only="REGRESS="; fi
+	rc=0
+	make -s installcheck "$only" > "$suite.log" 2>&1 || rc=$?
+	cat "$suite.log"
+	f=$(grep -cE '\.\.\. FAILED|failed \(ignored\)' "$suite.log")
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1	# it did not even run
+	tally "$suite" "$(grep -cE '\.\.\. ok' "$suite.log")" "$f"
+	rm -f "$suite.log"
+done
+for d in regression.diffs output_iso/regression.diffs; do
+	[ -f "$d" ] && head -300 "$d"
+done
+
+# pgTAP, in a database of its own
+psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS keymgmt_tap' -c 'CREATE DATABASE keymgmt_tap'
+psql -X -q -d keymgmt_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION keymgmt'
+n=$(ls test/pgtap/*.sql | wc -l)
+f=0
+for t in test/pgtap/*.sql; do
+	pg_prove -d keymgmt_tap --failures "$t" || f=$((f + 1))
+done
+tally pgtap $((n - f)) "$f"
+
+# shell-level tests (pg_dump round trip, ...)
+n=0
+f=0
+for t in test/shell/*.sh; do
+	n=$((n + 1))
+	if bash "$t"; then echo "ok - $t"; else echo "not ok - $t"; f=$((f + 1)); fi
+done
+tally shell $((n - f)) "$f"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

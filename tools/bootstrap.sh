@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Makes this machine ready to build and test keymgmt, then builds and
+# installs it.  Sourced by test/run.sh and examples/demo.sh.
+#
+# As root on Debian 12 it installs what is missing from Debian's archive;
+# elsewhere it only checks that the tools are there.
+set -euo pipefail
+
+KEYMGMT_PACKAGES=(
+	make gcc
+	postgresql-15 postgresql-server-dev-15 postgresql-contrib
+	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+	libipc-run-perl python3-psycopg
+)
+
+keymgmt_install_packages() {
+	local missing=()
+	local p
+	for p in "${KEYMGMT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+			|| missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "keymgmt: missing packages: ${missing[*]} (install them as root)" >&2
+		exit 1
+	fi
+	echo "keymgmt: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+keymgmt_build_and_install() {
+	export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+	make -s PG_CONFIG="$PG_CONFIG"
+	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+keymgmt_install_packages
+keymgmt_build_and_install
