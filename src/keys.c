@@ -79,7 +79,7 @@ static SPIPlanPtr info_plan = NULL;
 	"    team_id, organization_id, blocked, expires, metadata," \
 	"    created_at, updated_at, created_by, updated_by)" \
 	"  VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8, $9, $9, $10, $10)" \
-	"  RETURNING k" \
+	"  ON CONFLICT (key_alias) DO NOTHING RETURNING k" \
 	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
 	"    changed_by, db_role, updated_values)" \
 	"  SELECT 'key', $9, 'created', $1, $10, $11, pg_catalog.to_jsonb(ins.k)" \
@@ -259,7 +259,10 @@ delete_key(PG_FUNCTION_ARGS)
  *				metadata, actor) RETURNS TABLE(key, token, key_name)
  *	  Create a key from 256 random bits; the raw key is returned only here.
  *
- * A taken key_alias raises PostgreSQL's own 23505 from the unique index.
+ * A taken key_alias is 23505.  The insert skips the conflict itself (and so
+ * waits for a concurrent insert of the same alias to commit or roll back),
+ * and we report it, rather than showing the unique index's error with our
+ * internal statement as its context.
  */
 Datum
 generate_key(PG_FUNCTION_ARGS)
@@ -304,9 +307,15 @@ generate_key(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ret = SPI_execute_plan(KeptPlan(&insert_plan, INSERT_SQL, 11, argtypes),
 						   args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT || SPI_processed != 1)
+	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "keymgmt: inserting a key failed: %s",
 			 SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("key alias \"%s\" is already taken",
+						TextDatumGetCString(args[2])),
+				 errdetail("Aliases are unique; choose another one or none.")));
 	SPI_finish();
 
 	NotifyKeyChange("created", token);
