@@ -3,6 +3,7 @@
 # (test/run.sh starts one).  Ends with one line "N passed, N failed",
 # counting test files across all suites.
 set -uo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 
 passed=0
@@ -31,9 +32,10 @@ done
 # pgTAP, in a database of its own
 psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS keymgmt_tap' -c 'CREATE DATABASE keymgmt_tap'
 psql -X -q -d keymgmt_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION keymgmt'
-n=$(ls test/pgtap/*.sql | wc -l)
+tap=(test/pgtap/*.sql)
+n=${#tap[@]}
 f=0
-for t in test/pgtap/*.sql; do
+for t in "${tap[@]}"; do
 	pg_prove -d keymgmt_tap --failures "$t" || f=$((f + 1))
 done
 tally pgtap $((n - f)) "$f"
