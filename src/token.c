@@ -58,7 +58,14 @@ KeyParse(const char *s, size_t len, ParsedKey *out)
 				return false;
 		out->is_raw = true;
 		KeyHash(s, len, out->token);
-		KeyName(s, len, out->display);
+		/*
+		 * Messages name a raw key by its key_name form, unless the key is so
+		 * short that its last 4 characters would give most of it away.
+		 */
+		if (len - strlen(KEYMGMT_RAW_PREFIX) >= 2 * 4)
+			KeyName(s, len, out->display);
+		else
+			strlcpy(out->display, KEYMGMT_RAW_PREFIX "...", sizeof(out->display));
 		return true;
 	}
 

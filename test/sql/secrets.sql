@@ -34,7 +34,9 @@ FROM (VALUES
 	('deleted raw key', 'delete_key', :'raw2', :'raw2', :'tok2'),
 	('deleted raw key, block', 'block_key', :'raw2', :'raw2', :'tok2'),
 	('deleted token', 'unblock_key', :'tok2', :'raw2', :'tok2'),
-	('deleted token, info', 'key_info', upper(:'tok2'), :'raw2', :'tok2')
+	('deleted token, info', 'key_info', upper(:'tok2'), :'raw2', :'tok2'),
+	-- so short that its key_name form would show all of it: not shown at all
+	('short unknown raw key', 'block_key', 'sk-x7q', 'sk-x7q', encode(sha256('sk-x7q'::bytea), 'hex'))
 ) AS c(label, fn, arg, raw, tok);
 
 -- each failed with its own code, and no message holds the raw key, the key

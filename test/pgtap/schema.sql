@@ -1,0 +1,271 @@
+-- keymgmt: the objects the extension installs, as SPEC.md describes them.
+--
+-- Runs as a superuser in a database that already has pgtap and keymgmt;
+-- everything happens in one transaction that is rolled back.
+
+BEGIN;
+SELECT plan(124);
+
+-- ---------------------------------------------------------------------------
+-- The extension: schema keymgmt, not relocatable, not trusted.
+-- ---------------------------------------------------------------------------
+SELECT has_extension('keymgmt', 'keymgmt', 'extension keymgmt is installed in schema keymgmt');
+SELECT is(
+	(SELECT extrelocatable FROM pg_extension WHERE extname = 'keymgmt'),
+	false, 'the extension is not relocatable');
+SELECT is(
+	(SELECT bool_or(trusted) FROM pg_available_extension_versions WHERE name = 'keymgmt'),
+	false, 'the extension is not trusted');
+
+-- ---------------------------------------------------------------------------
+-- keymgmt.keys: one row per key.
+-- ---------------------------------------------------------------------------
+SELECT has_table('keymgmt', 'keys', 'table keymgmt.keys exists');
+SELECT columns_are('keymgmt', 'keys', ARRAY[
+	'token', 'key_name', 'key_alias', 'user_id', 'team_id', 'organization_id',
+	'blocked', 'expires', 'metadata', 'created_at', 'updated_at',
+	'created_by', 'updated_by'],
+	'keymgmt.keys has exactly the columns of the SPEC');
+
+SELECT has_column('keymgmt', 'keys', 'token', 'keys.token exists');
+SELECT has_column('keymgmt', 'keys', 'key_name', 'keys.key_name exists');
+SELECT has_column('keymgmt', 'keys', 'key_alias', 'keys.key_alias exists');
+SELECT has_column('keymgmt', 'keys', 'user_id', 'keys.user_id exists');
+SELECT has_column('keymgmt', 'keys', 'team_id', 'keys.team_id exists');
+SELECT has_column('keymgmt', 'keys', 'organization_id', 'keys.organization_id exists');
+SELECT has_column('keymgmt', 'keys', 'blocked', 'keys.blocked exists');
+SELECT has_column('keymgmt', 'keys', 'expires', 'keys.expires exists');
+SELECT has_column('keymgmt', 'keys', 'metadata', 'keys.metadata exists');
+SELECT has_column('keymgmt', 'keys', 'created_at', 'keys.created_at exists');
+SELECT has_column('keymgmt', 'keys', 'updated_at', 'keys.updated_at exists');
+SELECT has_column('keymgmt', 'keys', 'created_by', 'keys.created_by exists');
+SELECT has_column('keymgmt', 'keys', 'updated_by', 'keys.updated_by exists');
+
+SELECT col_type_is('keymgmt', 'keys', 'token', 'text', 'keys.token is text');
+SELECT col_type_is('keymgmt', 'keys', 'key_name', 'text', 'keys.key_name is text');
+SELECT col_type_is('keymgmt', 'keys', 'key_alias', 'text', 'keys.key_alias is text');
+SELECT col_type_is('keymgmt', 'keys', 'user_id', 'text', 'keys.user_id is text');
+SELECT col_type_is('keymgmt', 'keys', 'team_id', 'text', 'keys.team_id is text');
+SELECT col_type_is('keymgmt', 'keys', 'organization_id', 'text', 'keys.organization_id is text');
+SELECT col_type_is('keymgmt', 'keys', 'blocked', 'boolean', 'keys.blocked is boolean');
+SELECT col_type_is('keymgmt', 'keys', 'expires', 'timestamp with time zone', 'keys.expires is timestamptz');
+SELECT col_type_is('keymgmt', 'keys', 'metadata', 'jsonb', 'keys.metadata is jsonb');
+SELECT col_type_is('keymgmt', 'keys', 'created_at', 'timestamp with time zone', 'keys.created_at is timestamptz');
+SELECT col_type_is('keymgmt', 'keys', 'updated_at', 'timestamp with time zone', 'keys.updated_at is timestamptz');
+SELECT col_type_is('keymgmt', 'keys', 'created_by', 'text', 'keys.created_by is text');
+SELECT col_type_is('keymgmt', 'keys', 'updated_by', 'text', 'keys.updated_by is text');
+
+SELECT col_is_pk('keymgmt', 'keys', 'token', 'keys.token is the primary key');
+
+SELECT col_not_null('keymgmt', 'keys', 'token', 'keys.token is not null');
+SELECT col_not_null('keymgmt', 'keys', 'key_name', 'keys.key_name is not null');
+SELECT col_not_null('keymgmt', 'keys', 'blocked', 'keys.blocked is not null');
+SELECT col_not_null('keymgmt', 'keys', 'metadata', 'keys.metadata is not null');
+SELECT col_not_null('keymgmt', 'keys', 'created_at', 'keys.created_at is not null');
+SELECT col_not_null('keymgmt', 'keys', 'updated_at', 'keys.updated_at is not null');
+SELECT col_is_null('keymgmt', 'keys', 'key_alias', 'keys.key_alias is nullable');
+SELECT col_is_null('keymgmt', 'keys', 'user_id', 'keys.user_id is nullable');
+SELECT col_is_null('keymgmt', 'keys', 'team_id', 'keys.team_id is nullable');
+SELECT col_is_null('keymgmt', 'keys', 'organization_id', 'keys.organization_id is nullable');
+SELECT col_is_null('keymgmt', 'keys', 'expires', 'keys.expires is nullable (null = never)');
+SELECT col_is_null('keymgmt', 'keys', 'created_by', 'keys.created_by is nullable');
+SELECT col_is_null('keymgmt', 'keys', 'updated_by', 'keys.updated_by is nullable');
+
+SELECT col_default_is('keymgmt', 'keys', 'blocked', 'false', 'keys.blocked defaults to false');
+SELECT col_default_is('keymgmt', 'keys', 'metadata', '{}'::text, 'keys.metadata defaults to {}');
+
+-- key_alias: unique when not null, i.e. a plain (not partial) unique index on
+-- exactly that column, whatever it is called
+SELECT ok(EXISTS (
+	SELECT 1 FROM pg_index i
+	 WHERE i.indrelid = 'keymgmt.keys'::regclass
+	   AND i.indisunique
+	   AND i.indpred IS NULL
+	   AND i.indexprs IS NULL
+	   AND i.indnatts = 1
+	   AND i.indkey[0] = (SELECT attnum FROM pg_attribute
+						   WHERE attrelid = 'keymgmt.keys'::regclass
+							 AND attname = 'key_alias')),
+	'keys.key_alias has a unique index of its own');
+SELECT lives_ok($$
+	INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
+	SELECT encode(sha256(convert_to('sk-tap-schema-' || i, 'UTF8')), 'hex'), 'sk-...' || i, now(), now()
+	  FROM generate_series(1000, 1001) i$$,
+	'many keys may have no key_alias');
+
+-- ---------------------------------------------------------------------------
+-- keymgmt.audit_log: append-only, one row per state change.
+-- ---------------------------------------------------------------------------
+SELECT has_table('keymgmt', 'audit_log', 'table keymgmt.audit_log exists');
+SELECT columns_are('keymgmt', 'audit_log', ARRAY[
+	'id', 'object_type', 'changed_at', 'action', 'object_id', 'changed_by',
+	'db_role', 'before_value', 'updated_values'],
+	'keymgmt.audit_log has exactly the columns of the SPEC');
+
+SELECT has_column('keymgmt', 'audit_log', 'id', 'audit_log.id exists');
+SELECT has_column('keymgmt', 'audit_log', 'object_type', 'audit_log.object_type exists');
+SELECT has_column('keymgmt', 'audit_log', 'changed_at', 'audit_log.changed_at exists');
+SELECT has_column('keymgmt', 'audit_log', 'action', 'audit_log.action exists');
+SELECT has_column('keymgmt', 'audit_log', 'object_id', 'audit_log.object_id exists');
+SELECT has_column('keymgmt', 'audit_log', 'changed_by', 'audit_log.changed_by exists');
+SELECT has_column('keymgmt', 'audit_log', 'db_role', 'audit_log.db_role exists');
+SELECT has_column('keymgmt', 'audit_log', 'before_value', 'audit_log.before_value exists');
+SELECT has_column('keymgmt', 'audit_log', 'updated_values', 'audit_log.updated_values exists');
+
+SELECT col_type_is('keymgmt', 'audit_log', 'id', 'bigint', 'audit_log.id is bigint');
+SELECT col_type_is('keymgmt', 'audit_log', 'object_type', 'text', 'audit_log.object_type is text');
+SELECT col_type_is('keymgmt', 'audit_log', 'changed_at', 'timestamp with time zone', 'audit_log.changed_at is timestamptz');
+SELECT col_type_is('keymgmt', 'audit_log', 'action', 'text', 'audit_log.action is text');
+SELECT col_type_is('keymgmt', 'audit_log', 'object_id', 'text', 'audit_log.object_id is text');
+SELECT col_type_is('keymgmt', 'audit_log', 'changed_by', 'text', 'audit_log.changed_by is text');
+SELECT col_type_is('keymgmt', 'audit_log', 'db_role', 'text', 'audit_log.db_role is text');
+SELECT col_type_is('keymgmt', 'audit_log', 'before_value', 'jsonb', 'audit_log.before_value is jsonb');
+SELECT col_type_is('keymgmt', 'audit_log', 'updated_values', 'jsonb', 'audit_log.updated_values is jsonb');
+
+SELECT col_is_pk('keymgmt', 'audit_log', 'id', 'audit_log.id is the primary key');
+SELECT ok(
+	(SELECT attidentity IN ('a', 'd') FROM pg_attribute
+	  WHERE attrelid = 'keymgmt.audit_log'::regclass AND attname = 'id'),
+	'audit_log.id is an identity column');
+SELECT has_sequence('keymgmt', 'audit_log_id_seq', 'the identity sequence is keymgmt.audit_log_id_seq');
+
+SELECT col_not_null('keymgmt', 'audit_log', 'id', 'audit_log.id is not null');
+SELECT col_not_null('keymgmt', 'audit_log', 'object_type', 'audit_log.object_type is not null');
+SELECT col_not_null('keymgmt', 'audit_log', 'changed_at', 'audit_log.changed_at is not null');
+SELECT col_not_null('keymgmt', 'audit_log', 'action', 'audit_log.action is not null');
+SELECT col_not_null('keymgmt', 'audit_log', 'object_id', 'audit_log.object_id is not null');
+SELECT col_not_null('keymgmt', 'audit_log', 'changed_by', 'audit_log.changed_by is not null');
+SELECT col_not_null('keymgmt', 'audit_log', 'db_role', 'audit_log.db_role is not null');
+SELECT col_is_null('keymgmt', 'audit_log', 'before_value', 'audit_log.before_value is nullable (null for created)');
+SELECT col_is_null('keymgmt', 'audit_log', 'updated_values', 'audit_log.updated_values is nullable (null for deleted)');
+
+-- ---------------------------------------------------------------------------
+-- pg_dump keeps both tables and where the audit ids continue from.
+-- ---------------------------------------------------------------------------
+SELECT set_eq(
+	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'keymgmt'$$,
+	ARRAY['keymgmt.keys', 'keymgmt.audit_log', 'keymgmt.audit_log_id_seq'],
+	'extconfig lists keymgmt.keys, keymgmt.audit_log and keymgmt.audit_log_id_seq');
+
+-- ---------------------------------------------------------------------------
+-- The six functions: exact argument types, result, SECURITY DEFINER.
+-- ---------------------------------------------------------------------------
+SELECT has_function('keymgmt', 'generate_key',
+	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
+	'generate_key(text, text, text, text, timestamptz, jsonb, text) exists');
+SELECT has_function('keymgmt', 'block_key', ARRAY['text', 'text'], 'block_key(text, text) exists');
+SELECT has_function('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'unblock_key(text, text) exists');
+SELECT has_function('keymgmt', 'delete_key', ARRAY['text', 'text'], 'delete_key(text, text) exists');
+SELECT has_function('keymgmt', 'key_info', ARRAY['text'], 'key_info(text) exists');
+SELECT has_function('keymgmt', 'verify_key', ARRAY['text'], 'verify_key(text) exists');
+
+SELECT function_returns('keymgmt', 'generate_key',
+	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
+	'setof record', 'generate_key returns a set of rows (TABLE)');
+SELECT function_returns('keymgmt', 'block_key', ARRAY['text', 'text'], 'keymgmt.keys',
+	'block_key returns keymgmt.keys');
+SELECT function_returns('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'keymgmt.keys',
+	'unblock_key returns keymgmt.keys');
+SELECT function_returns('keymgmt', 'delete_key', ARRAY['text', 'text'], 'keymgmt.keys',
+	'delete_key returns keymgmt.keys');
+SELECT function_returns('keymgmt', 'key_info', ARRAY['text'], 'keymgmt.keys',
+	'key_info returns keymgmt.keys');
+SELECT function_returns('keymgmt', 'verify_key', ARRAY['text'], 'setof record',
+	'verify_key returns a set of rows (TABLE)');
+
+-- the output columns of the two TABLE functions, by name and type
+SELECT is(pg_get_function_result('keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text)'::regprocedure),
+	'TABLE(key text, token text, key_name text)',
+	'generate_key returns TABLE(key text, token text, key_name text)');
+SELECT is(pg_get_function_result('keymgmt.verify_key(text)'::regprocedure),
+	'TABLE(valid boolean, status text, token text, user_id text, team_id text, organization_id text, expires timestamp with time zone, metadata jsonb)',
+	'verify_key returns TABLE(valid, status, token, user_id, team_id, organization_id, expires, metadata)');
+
+SELECT is_definer('keymgmt', 'generate_key',
+	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
+	'generate_key is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'block_key', ARRAY['text', 'text'], 'block_key is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'unblock_key is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'delete_key', ARRAY['text', 'text'], 'delete_key is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'key_info', ARRAY['text'], 'key_info is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'verify_key', ARRAY['text'], 'verify_key is SECURITY DEFINER');
+
+-- a search_path the caller cannot influence
+SELECT results_eq(
+	$$SELECT p.oid::regprocedure::text, p.proconfig COLLATE "default" FROM pg_proc p
+	   WHERE p.pronamespace = 'keymgmt'::regnamespace ORDER BY 1$$,
+	$$VALUES
+		('keymgmt.block_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.delete_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.generate_key(text,text,text,text,timestamp with time zone,jsonb,text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.key_info(text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.unblock_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.verify_key(text)', ARRAY['search_path=pg_catalog, pg_temp'])$$,
+	'every function runs with SET search_path = pg_catalog, pg_temp');
+
+-- ---------------------------------------------------------------------------
+-- Argument names and defaults, so that named notation works.
+-- ---------------------------------------------------------------------------
+SELECT is(pg_get_function_arguments('keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text)'::regprocedure),
+	'key_alias text DEFAULT NULL::text, user_id text DEFAULT NULL::text, team_id text DEFAULT NULL::text, organization_id text DEFAULT NULL::text, expires timestamp with time zone DEFAULT NULL::timestamp with time zone, metadata jsonb DEFAULT ''{}''::jsonb, actor text DEFAULT NULL::text',
+	'generate_key(key_alias, user_id, team_id, organization_id, expires, metadata DEFAULT {}, actor), all with defaults');
+SELECT is(pg_get_function_arguments('keymgmt.block_key(text, text)'::regprocedure),
+	'key text, actor text DEFAULT NULL::text', 'block_key(key text, actor text DEFAULT NULL)');
+SELECT is(pg_get_function_arguments('keymgmt.unblock_key(text, text)'::regprocedure),
+	'key text, actor text DEFAULT NULL::text', 'unblock_key(key text, actor text DEFAULT NULL)');
+SELECT is(pg_get_function_arguments('keymgmt.delete_key(text, text)'::regprocedure),
+	'key text, actor text DEFAULT NULL::text', 'delete_key(key text, actor text DEFAULT NULL)');
+SELECT is(pg_get_function_arguments('keymgmt.key_info(text)'::regprocedure),
+	'key text', 'key_info(key text)');
+SELECT is(pg_get_function_arguments('keymgmt.verify_key(text)'::regprocedure),
+	'key text', 'verify_key(key text)');
+
+-- named notation, the way a client that spells out arguments calls them
+INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
+VALUES (encode(sha256('sk-tap-schema-named'::bytea), 'hex'), 'sk-...amed', now(), now());
+
+SELECT is(
+	(SELECT blocked FROM keymgmt.block_key(key => 'sk-tap-schema-named', actor => 'tap')),
+	true, 'block_key(key => ..., actor => ...) works');
+SELECT is(
+	(SELECT blocked FROM keymgmt.unblock_key(actor => 'tap', key => 'sk-tap-schema-named')),
+	false, 'unblock_key(actor => ..., key => ...) works in any order');
+SELECT is(
+	(SELECT key_name FROM keymgmt.key_info(key => 'sk-tap-schema-named')),
+	'sk-...amed', 'key_info(key => ...) works');
+SELECT is(
+	(SELECT status FROM keymgmt.verify_key(key => 'sk-tap-schema-named')),
+	'valid', 'verify_key(key => ...) works');
+SELECT is(
+	(SELECT token FROM keymgmt.delete_key(key => 'sk-tap-schema-named', actor => 'tap')),
+	encode(sha256('sk-tap-schema-named'::bytea), 'hex'), 'delete_key(key => ..., actor => ...) works');
+CREATE TEMP TABLE named_generated ON COMMIT DROP AS
+	SELECT * FROM keymgmt.generate_key(team_id => 'team-tap', key_alias => 'tap-schema-alias', actor => 'tap');
+CREATE TEMP TABLE default_generated ON COMMIT DROP AS
+	SELECT * FROM keymgmt.generate_key();
+SELECT results_eq(
+	$$SELECT k.key_alias, k.user_id, k.team_id, k.organization_id, k.expires, k.metadata, k.created_by
+		FROM named_generated g JOIN keymgmt.keys k USING (token)$$,
+	$$VALUES ('tap-schema-alias', NULL::text, 'team-tap', NULL::text, NULL::timestamptz, '{}'::jsonb, 'tap')$$,
+	'generate_key(team_id => ..., key_alias => ..., actor => ...) works, the rest defaulted');
+SELECT results_eq(
+	$$SELECT k.key_alias, k.user_id, k.team_id, k.organization_id, k.expires, k.metadata
+		FROM default_generated g JOIN keymgmt.keys k USING (token)$$,
+	$$VALUES (NULL::text, NULL::text, NULL::text, NULL::text, NULL::timestamptz, '{}'::jsonb)$$,
+	'generate_key() with every argument defaulted: no alias, no owner, never expires, metadata {}');
+
+-- ---------------------------------------------------------------------------
+-- Every table and function is documented with a COMMENT.
+-- ---------------------------------------------------------------------------
+SELECT isnt(obj_description('keymgmt.keys'::regclass, 'pg_class'), NULL, 'keymgmt.keys has a comment');
+SELECT isnt(obj_description('keymgmt.audit_log'::regclass, 'pg_class'), NULL, 'keymgmt.audit_log has a comment');
+SELECT isnt(obj_description('keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text)'::regprocedure, 'pg_proc'),
+	NULL, 'generate_key has a comment');
+SELECT isnt(obj_description('keymgmt.block_key(text, text)'::regprocedure, 'pg_proc'), NULL, 'block_key has a comment');
+SELECT isnt(obj_description('keymgmt.unblock_key(text, text)'::regprocedure, 'pg_proc'), NULL, 'unblock_key has a comment');
+SELECT isnt(obj_description('keymgmt.delete_key(text, text)'::regprocedure, 'pg_proc'), NULL, 'delete_key has a comment');
+SELECT isnt(obj_description('keymgmt.key_info(text)'::regprocedure, 'pg_proc'), NULL, 'key_info has a comment');
+SELECT isnt(obj_description('keymgmt.verify_key(text)'::regprocedure, 'pg_proc'), NULL, 'verify_key has a comment');
+
+SELECT * FROM finish();
+ROLLBACK;
