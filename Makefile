@@ -3,7 +3,7 @@
 
 EXTENSION = keymgmt
 MODULE_big = keymgmt
-OBJS = src/keymgmt.o src/token.o src/keys.o src/verify.o src/notify.o
+OBJS = src/keymgmt.o src/token.o src/keys.o src/verify.o src/authority.o src/notify.o
 DATA = sql/keymgmt--1.0.sql
 PGFILEDESC = "keymgmt - API keys managed inside PostgreSQL"
 

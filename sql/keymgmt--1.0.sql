@@ -53,21 +53,39 @@ CREATE INDEX audit_log_object_id_idx ON keymgmt.audit_log (object_id, id);
 
 COMMENT ON TABLE keymgmt.audit_log IS
 	'append-only: one row per state change, written in the same transaction as the change';
-COMMENT ON COLUMN keymgmt.audit_log.object_type IS 'key (later also admin)';
+COMMENT ON COLUMN keymgmt.audit_log.object_type IS 'key, or admin for grant_admin and revoke_admin';
 COMMENT ON COLUMN keymgmt.audit_log.changed_at IS 'the changing transaction''s timestamp';
 COMMENT ON COLUMN keymgmt.audit_log.action IS 'created, blocked, unblocked or deleted';
-COMMENT ON COLUMN keymgmt.audit_log.object_id IS 'the key''s token, never the raw key';
+COMMENT ON COLUMN keymgmt.audit_log.object_id IS 'the key''s token (never the raw key); for admin rows the user id';
 COMMENT ON COLUMN keymgmt.audit_log.changed_by IS 'the actor: actor argument, else keymgmt.actor, else the session user';
 COMMENT ON COLUMN keymgmt.audit_log.db_role IS 'the database role that called the function';
 COMMENT ON COLUMN keymgmt.audit_log.before_value IS 'the key row before the change (null for created)';
 COMMENT ON COLUMN keymgmt.audit_log.updated_values IS 'what changed (the new row for created, null for deleted)';
 
+CREATE TABLE keymgmt.admins (
+	user_id			text NOT NULL CHECK (user_id <> ''),
+	team_id			text CHECK (team_id <> ''),
+	organization_id	text CHECK (organization_id <> ''),
+	CHECK (team_id IS NULL OR organization_id IS NULL)
+);
+
+-- one row per (user, scope); also serves the authority check, by user_id
+CREATE UNIQUE INDEX admins_user_scope_idx ON keymgmt.admins
+	(user_id, (COALESCE(team_id, '')), (COALESCE(organization_id, '')));
+
+COMMENT ON TABLE keymgmt.admins IS
+	'who may block, unblock and delete keys on behalf of others; change it with grant_admin and revoke_admin';
+COMMENT ON COLUMN keymgmt.admins.user_id IS 'the actor that is an admin';
+COMMENT ON COLUMN keymgmt.admins.team_id IS 'admin of the keys of this team (null with organization_id null: a global admin)';
+COMMENT ON COLUMN keymgmt.admins.organization_id IS 'admin of the keys of this organization';
+
 -- pg_dump keeps what these tables hold, and where audit ids continue from
 SELECT pg_catalog.pg_extension_config_dump('keymgmt.keys', '');
+SELECT pg_catalog.pg_extension_config_dump('keymgmt.admins', '');
 SELECT pg_catalog.pg_extension_config_dump('keymgmt.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('keymgmt.audit_log_id_seq', '');
 
-REVOKE ALL ON keymgmt.keys, keymgmt.audit_log FROM PUBLIC;
+REVOKE ALL ON keymgmt.keys, keymgmt.audit_log, keymgmt.admins FROM PUBLIC;
 
 CREATE FUNCTION keymgmt.generate_key(
 	key_alias		text DEFAULT NULL,
@@ -132,7 +150,29 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION keymgmt.verify_key(text) IS
 	'checks a raw key: exactly one row, status valid, not_found, blocked, expired or malformed; writes nothing';
 
+CREATE FUNCTION keymgmt.grant_admin(user_id text, team_id text DEFAULT NULL,
+									organization_id text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'grant_admin'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION keymgmt.grant_admin(text, text, text) IS
+	'makes user_id a global admin, or an admin of one team or one organization; false if it already was';
+
+CREATE FUNCTION keymgmt.revoke_admin(user_id text, team_id text DEFAULT NULL,
+									 organization_id text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'revoke_admin'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION keymgmt.revoke_admin(text, text, text) IS
+	'removes exactly that admin grant; false if there was none';
+
 REVOKE ALL ON FUNCTION
+	keymgmt.grant_admin(text, text, text),
+	keymgmt.revoke_admin(text, text, text),
 	keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text),
 	keymgmt.block_key(text, text),
 	keymgmt.unblock_key(text, text),

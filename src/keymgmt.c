@@ -23,15 +23,19 @@ char	   *keymgmt_actor = NULL;
 /* keymgmt.notify: superuser-only switch for cache-invalidation messages */
 bool		keymgmt_notify = true;
 
+/* keymgmt.require_actor: superuser-only; refuse changes that name no actor */
+bool		keymgmt_require_actor = false;
+
 void		_PG_init(void);
 
 /*
  * _PG_init
  *	  Define the settings.
  *
- * keymgmt.notify is PGC_SUSET: a value that a non-superuser SET before the
- * library was loaded is refused (with a warning) when it is defined here, so
- * the setting stays superuser-only either way.
+ * keymgmt.notify and keymgmt.require_actor are PGC_SUSET: a value that a
+ * non-superuser SET before the library was loaded is refused (with a
+ * warning) when it is defined here, so they stay superuser-only either way.
+ * A superuser's ALTER ROLE ... SET keymgmt.require_actor = on is kept.
  */
 void
 _PG_init(void)
@@ -50,6 +54,15 @@ _PG_init(void)
 							 "Turn off for bulk loads; caches listening on the channel then miss those changes.",
 							 &keymgmt_notify,
 							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("keymgmt.require_actor",
+							 "Refuses key changes that name no actor.",
+							 "Set it for roles that must always act for someone, e.g. ALTER ROLE gateway SET keymgmt.require_actor = on.",
+							 &keymgmt_require_actor,
+							 false,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
@@ -99,17 +112,23 @@ ParseKeyArgument(FunctionCallInfo fcinfo, int argno, bool raw_only,
 
 /*
  * ResolveActor
- *	  Who is acting: the actor argument when not null, else keymgmt.actor
- *	  when set and not empty, else the session user.
+ *	  Who is acting: the actor argument when not null (argno < 0: the
+ *	  function has none), else keymgmt.actor when set and not empty, else
+ *	  the session user, in which case the actor counts as not given.
  */
-char *
-ResolveActor(FunctionCallInfo fcinfo, int argno)
+void
+ResolveActor(FunctionCallInfo fcinfo, int argno, Actor *actor)
 {
-	if (!PG_ARGISNULL(argno))
-		return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (keymgmt_actor != NULL && keymgmt_actor[0] != '\0')
-		return pstrdup(keymgmt_actor);
-	return GetUserNameFromId(GetSessionUserId(), false);
+	actor->given = true;
+	if (argno >= 0 && !PG_ARGISNULL(argno))
+		actor->name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	else if (keymgmt_actor != NULL && keymgmt_actor[0] != '\0')
+		actor->name = pstrdup(keymgmt_actor);
+	else
+	{
+		actor->name = GetUserNameFromId(GetSessionUserId(), false);
+		actor->given = false;
+	}
 }
 
 /*

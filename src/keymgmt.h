@@ -6,6 +6,7 @@
  * token.c   parses, hashes, masks and generates keys (no database access)
  * keymgmt.c module load, settings, actor, SPI and result helpers
  * keys.c    the SQL-callable changes: generate, block, unblock, delete, info
+ * authority.c who may change which key; grant_admin and revoke_admin
  * verify.c  verify_key, the read-only hot path
  * notify.c  cache-invalidation notifications
  *
@@ -37,6 +38,21 @@ typedef struct ParsedKey
 	char		display[KEYMGMT_DISPLAY_LEN];	/* safe to put in a message */
 } ParsedKey;
 
+/* Who is acting, and whether they said so (argument or keymgmt.actor). */
+typedef struct Actor
+{
+	char	   *name;			/* for the audit log; never NULL */
+	bool		given;			/* false: fell back to the session user */
+} Actor;
+
+/* The scope of a locked key row, for the authority check. */
+typedef struct KeyScope
+{
+	char	   *user_id;		/* NULL when the column is NULL */
+	char	   *team_id;
+	char	   *organization_id;
+} KeyScope;
+
 /* token.c */
 extern bool KeyParse(const char *s, size_t len, ParsedKey *out);
 extern void KeyHash(const char *raw, size_t len, char *token);
@@ -46,17 +62,24 @@ extern char *KeyGenerate(void);
 /* keymgmt.c */
 extern char *keymgmt_actor;
 extern bool keymgmt_notify;
+extern bool keymgmt_require_actor;
 
 extern void ParseKeyArgument(FunctionCallInfo fcinfo, int argno, bool raw_only,
 							 ParsedKey *out);
-extern char *ResolveActor(FunctionCallInfo fcinfo, int argno);
+extern void ResolveActor(FunctionCallInfo fcinfo, int argno, Actor *actor);
 extern char *CallerRoleName(void);
 extern SPIPlanPtr KeptPlan(SPIPlanPtr *cache, const char *sql,
 						   int nargs, Oid *argtypes);
 extern void ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
 extern void ReportKeyNotFound(const ParsedKey *key) pg_attribute_noreturn();
 
+/* authority.c */
+extern void RequireActor(const Actor *actor, const char *what);
+extern void CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
+						   const ParsedKey *key, const KeyScope *scope);
+
 /* notify.c */
 extern void NotifyKeyChange(const char *action, const char *token);
+extern void NotifyAdminChange(const char *action, const char *user_id);
 
 #endif							/* KEYMGMT_H */

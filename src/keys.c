@@ -8,7 +8,8 @@
  *	 1. parse the key (22004, 22023) and refuse read-only transactions (25006);
  *	 2. find and lock the row in one statement (LockKey: 42704 if it is gone,
  *		PostgreSQL's own 40001 / 55P03 under REPEATABLE READ / lock_timeout);
- *	 3. decide on the locked row: a change that changes nothing returns it;
+ *	 3. decide on the locked row: may this actor do this to this key (42501,
+ *		authority.c)?  A change that changes nothing returns the row;
  *	 4. otherwise one statement changes the row and writes its audit row,
  *		and one notification is queued for commit.
  *
@@ -16,6 +17,7 @@
  */
 #include "keymgmt.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -33,6 +35,7 @@ typedef struct LockedKey
 	bool		blocked;
 	Datum		row;			/* keymgmt.keys, in SPI memory */
 	Datum		before;			/* to_jsonb(row), for the audit row */
+	KeyScope	scope;			/* owner, team, organization */
 } LockedKey;
 
 static SPIPlanPtr lock_plan = NULL;
@@ -43,7 +46,8 @@ static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr info_plan = NULL;
 
 #define LOCK_SQL(strength) \
-	"SELECT k.blocked, k, pg_catalog.to_jsonb(k) FROM keymgmt.keys k " \
+	"SELECT k.blocked, k, pg_catalog.to_jsonb(k), k.user_id, k.team_id," \
+	" k.organization_id FROM keymgmt.keys k " \
 	"WHERE k.token OPERATOR(pg_catalog.=) $1 FOR " strength " OF k"
 
 /* $1 token, $2 blocked, $3 now, $4 actor, $5 db_role, $6 before, $7 action */
@@ -115,6 +119,8 @@ LockKey(const ParsedKey *key, bool for_delete, LockedKey *out)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	SPIPlanPtr	plan;
+	HeapTuple	row;
+	TupleDesc	desc;
 	bool		isnull;
 	int			ret;
 
@@ -131,12 +137,14 @@ LockKey(const ParsedKey *key, bool for_delete, LockedKey *out)
 	if (SPI_processed == 0)
 		ReportKeyNotFound(key);
 
-	out->blocked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-	out->row = SPI_getbinval(SPI_tuptable->vals[0],
-							 SPI_tuptable->tupdesc, 2, &isnull);
-	out->before = SPI_getbinval(SPI_tuptable->vals[0],
-								SPI_tuptable->tupdesc, 3, &isnull);
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	out->blocked = DatumGetBool(SPI_getbinval(row, desc, 1, &isnull));
+	out->row = SPI_getbinval(row, desc, 2, &isnull);
+	out->before = SPI_getbinval(row, desc, 3, &isnull);
+	out->scope.user_id = SPI_getvalue(row, desc, 4);
+	out->scope.team_id = SPI_getvalue(row, desc, 5);
+	out->scope.organization_id = SPI_getvalue(row, desc, 6);
 }
 
 /*
@@ -167,14 +175,17 @@ SetBlocked(FunctionCallInfo fcinfo, bool blocked)
 	const char *action = blocked ? "blocked" : "unblocked";
 	ParsedKey	key;
 	LockedKey	locked;
-	char	   *actor;
+	Actor		actor;
 	Datum		result;
 
 	PrepareChange(fcinfo, blocked ? "block_key()" : "unblock_key()", &key);
-	actor = ResolveActor(fcinfo, 1);
+	ResolveActor(fcinfo, 1, &actor);
 
 	SPI_connect();
 	LockKey(&key, false, &locked);
+	/* an owner may block their own key (a safe direction), not unblock it */
+	CheckAuthority(&actor, blocked ? "block" : "unblock", blocked, &key,
+				   &locked.scope);
 
 	if (locked.blocked == blocked)
 		result = locked.row;	/* nothing to change: no audit, no message */
@@ -187,7 +198,7 @@ SetBlocked(FunctionCallInfo fcinfo, bool blocked)
 		args[0] = CStringGetTextDatum(key.token);
 		args[1] = BoolGetDatum(blocked);
 		args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		args[3] = CStringGetTextDatum(actor);
+		args[3] = CStringGetTextDatum(actor.name);
 		args[4] = CStringGetTextDatum(CallerRoleName());
 		args[5] = locked.before;
 		args[6] = CStringGetTextDatum(action);
@@ -232,18 +243,19 @@ delete_key(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	ParsedKey	key;
 	LockedKey	locked;
-	char	   *actor;
+	Actor		actor;
 	Datum		result;
 
 	PrepareChange(fcinfo, "delete_key()", &key);
-	actor = ResolveActor(fcinfo, 1);
+	ResolveActor(fcinfo, 1, &actor);
 
 	SPI_connect();
 	LockKey(&key, true, &locked);
+	CheckAuthority(&actor, "delete", true, &key, &locked.scope);
 
 	args[0] = CStringGetTextDatum(key.token);
 	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[2] = CStringGetTextDatum(actor);
+	args[2] = CStringGetTextDatum(actor.name);
 	args[3] = CStringGetTextDatum(CallerRoleName());
 	args[4] = locked.before;
 	result = RunChange(KeptPlan(&delete_plan, DELETE_SQL, 5, argtypes), args);
@@ -274,7 +286,7 @@ generate_key(PG_FUNCTION_ARGS)
 	char	   *raw;
 	char		token[KEYMGMT_TOKEN_LEN + 1];
 	char		name[KEYMGMT_DISPLAY_LEN];
-	char	   *actor;
+	Actor		actor;
 	int			ret;
 	int			i;
 	Datum		values[3];
@@ -282,7 +294,8 @@ generate_key(PG_FUNCTION_ARGS)
 
 	PreventCommandIfReadOnly("generate_key()");
 	PreventCommandDuringRecovery("generate_key()");
-	actor = ResolveActor(fcinfo, 6);
+	ResolveActor(fcinfo, 6, &actor);
+	RequireActor(&actor, "generate_key()");
 
 	raw = KeyGenerate();
 	KeyHash(raw, strlen(raw), token);
@@ -301,7 +314,7 @@ generate_key(PG_FUNCTION_ARGS)
 	args[7] = PG_ARGISNULL(5) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
 		: PG_GETARG_DATUM(5);
 	args[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[9] = CStringGetTextDatum(actor);
+	args[9] = CStringGetTextDatum(actor.name);
 	args[10] = CStringGetTextDatum(CallerRoleName());
 
 	SPI_connect();

@@ -4,7 +4,8 @@
  *	  Cache-invalidation messages for key changes.
  *
  * Every real change queues one notification on channel "keymgmt" with the
- * payload {"action": "...", "token": "..."}.  It goes through PostgreSQL's
+ * payload {"action": "...", "token": "..."}, or for a change of who is an
+ * admin {"action": "...", "object_type": "admin", "user_id": "..."}.  It goes through PostgreSQL's
  * own NOTIFY queue in the caller's transaction, so listeners see it only if
  * the change commits, and in commit order.
  *
@@ -14,6 +15,7 @@
 
 #include "commands/async.h"
 #include "lib/stringinfo.h"
+#include "utils/json.h"
 
 #define KEYMGMT_CHANNEL "keymgmt"
 
@@ -35,6 +37,29 @@ NotifyKeyChange(const char *action, const char *token)
 	initStringInfo(&payload);
 	appendStringInfo(&payload, "{\"action\": \"%s\", \"token\": \"%s\"}",
 					 action, token);
+	Async_Notify(KEYMGMT_CHANNEL, payload.data);
+	pfree(payload.data);
+}
+
+/*
+ * NotifyAdminChange
+ *	  Queue the notification for a grant_admin or revoke_admin that changed
+ *	  something.  user_id is the caller's text, so it is JSON-escaped.
+ */
+void
+NotifyAdminChange(const char *action, const char *user_id)
+{
+	StringInfoData payload;
+
+	if (!keymgmt_notify)
+		return;
+
+	initStringInfo(&payload);
+	appendStringInfo(&payload,
+					 "{\"action\": \"%s\", \"object_type\": \"admin\", \"user_id\": ",
+					 action);
+	escape_json(&payload, user_id);
+	appendStringInfoChar(&payload, '}');
 	Async_Notify(KEYMGMT_CHANNEL, payload.data);
 	pfree(payload.data);
 }

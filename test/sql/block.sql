@@ -1,6 +1,8 @@
 -- block_key / unblock_key: with the raw key or its token, a real change
 -- writes one audit row with before/after values; a no-op writes nothing.
 CREATE EXTENSION keymgmt;
+-- the actors of this story are global admins (who may do what: authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice'), ('bob'), ('carol'), ('dave'), ('eve'), ('frank');
 \set VERBOSITY sqlstate
 
 -- keys imported as a LiteLLM table would hold them: token = sha256(raw key)

@@ -1,6 +1,8 @@
 -- delete_key: returns the row as it was, audits "deleted" with the whole
 -- row as before_value, and the key is then gone for every function.
 CREATE EXTENSION keymgmt;
+-- the actors of this story are global admins (who may do what: authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice');
 \set VERBOSITY sqlstate
 
 INSERT INTO keymgmt.keys (token, key_name, key_alias, user_id, blocked, metadata, created_at, updated_at)

@@ -2,6 +2,8 @@
 -- functions it was granted EXECUTE on, needs no privilege on the tables,
 -- and can change a key only through a function that audits.
 CREATE EXTENSION keymgmt;
+-- the actors of this story are global admins (who may do what: authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('admin-1'), ('alice');
 \set VERBOSITY sqlstate
 
 -- two keys with known raw strings, inserted like a LiteLLM import

@@ -5,6 +5,8 @@
 -- calls them: results, key rows and audit rows are exactly as with an
 -- ordinary search_path, and no fake is ever called.
 CREATE EXTENSION keymgmt;
+-- the actors of this story are global admins (who may do what: authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('path-admin'), ('x');
 \set VERBOSITY sqlstate
 SELECT now() AS t0 \gset
 

@@ -3,6 +3,8 @@
 -- keymgmt.notify is superuser-only, even when a non-superuser sets it
 -- before the library is loaded; the keymgmt. prefix is reserved.
 CREATE EXTENSION keymgmt;
+-- the actors of this story are global admins (who may do what: authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice'), ('bob'), ('bulk-load'), ('early-bird'), ('gw-7'), ('gw-8'), ('gw-9'), ('setter-default'), ('user-42');
 \set VERBOSITY sqlstate
 
 -- a key with a known raw string, inserted like a LiteLLM import

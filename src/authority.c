@@ -1,0 +1,258 @@
+/*-------------------------------------------------------------------------
+ *
+ * authority.c
+ *	  Who may change which key, and the admins table behind it.
+ *
+ * Two layers: the database decides who may EXECUTE a function; keymgmt
+ * decides what an actor (the actor argument or keymgmt.actor) may do to a
+ * key.  The second check runs on the row that the change has already
+ * locked, and it takes a KEY SHARE lock on the admins rows that grant the
+ * right: a concurrent revoke_admin (a DELETE) then waits for the change to
+ * commit, and a change that starts after a revoke sees it.  A right that
+ * was revoked and committed can never authorise a change.
+ *
+ * Every refusal is 42501 with one shape of message, whoever the caller is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "keymgmt.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(grant_admin);
+PG_FUNCTION_INFO_V1(revoke_admin);
+
+static SPIPlanPtr authority_plan = NULL;
+static SPIPlanPtr grant_plan = NULL;
+static SPIPlanPtr revoke_plan = NULL;
+
+/* $1 actor, $2 the key's team_id, $3 the key's organization_id */
+#define AUTHORITY_SQL \
+	"SELECT 1 FROM keymgmt.admins a" \
+	" WHERE a.user_id OPERATOR(pg_catalog.=) $1" \
+	"   AND ((a.team_id IS NULL AND a.organization_id IS NULL)" \
+	"        OR a.team_id OPERATOR(pg_catalog.=) $2" \
+	"        OR a.organization_id OPERATOR(pg_catalog.=) $3)" \
+	" FOR KEY SHARE OF a"
+
+/* $1 user_id, $2 team_id, $3 organization_id, $4 now, $5 actor, $6 db_role */
+#define GRANT_SQL \
+	"WITH ins AS (" \
+	"  INSERT INTO keymgmt.admins AS a (user_id, team_id, organization_id)" \
+	"  VALUES ($1, $2, $3)" \
+	"  ON CONFLICT (user_id, (COALESCE(team_id, '')), (COALESCE(organization_id, '')))" \
+	"  DO NOTHING RETURNING a" \
+	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, updated_values)" \
+	"  SELECT 'admin', $4, 'created', $1, $5, $6, pg_catalog.to_jsonb(ins.a)" \
+	"  FROM ins"
+
+/* same parameters; '' never names a scope, so COALESCE matches NULL only */
+#define REVOKE_SQL \
+	"WITH del AS (" \
+	"  DELETE FROM keymgmt.admins a" \
+	"  WHERE a.user_id OPERATOR(pg_catalog.=) $1" \
+	"    AND COALESCE(a.team_id, '') OPERATOR(pg_catalog.=) COALESCE($2, '')" \
+	"    AND COALESCE(a.organization_id, '') OPERATOR(pg_catalog.=) COALESCE($3, '')" \
+	"  RETURNING a" \
+	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, before_value)" \
+	"  SELECT 'admin', $4, 'deleted', $1, $5, $6, pg_catalog.to_jsonb(del.a)" \
+	"  FROM del"
+
+/*
+ * RequireActor
+ *	  42501 when keymgmt.require_actor is on and the change names no actor.
+ */
+void
+RequireActor(const Actor *actor, const char *what)
+{
+	if (!actor->given && keymgmt_require_actor)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s needs an actor", what),
+				 errdetail("keymgmt.require_actor is on for this session."),
+				 errhint("Pass the actor argument, or SET LOCAL keymgmt.actor.")));
+}
+
+/*
+ * CheckAuthority
+ *	  May this actor <verb> this locked key?  Returns, or raises 42501.
+ *
+ * No actor: the database role is the authority (it had EXECUTE), unless
+ * keymgmt.require_actor is on.  An actor may act as a global admin, an admin
+ * of the key's team or organization, or, where owner_may, as the key's
+ * owner.  Must run inside SPI_connect(), after the key row is locked.
+ */
+void
+CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
+			   const ParsedKey *key, const KeyScope *scope)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	StringInfoData needed;
+	const char *who[4];
+	int			nwho = 0;
+	int			ret;
+	int			i;
+
+	if (!actor->given)
+	{
+		RequireActor(actor, psprintf("%s_key()", verb));
+		return;
+	}
+
+	/* an empty actor names nobody: it is never an owner (nor an admin) */
+	if (owner_may && scope->user_id != NULL && actor->name[0] != '\0' &&
+		strcmp(scope->user_id, actor->name) == 0)
+		return;
+
+	args[0] = CStringGetTextDatum(actor->name);
+	args[1] = scope->team_id ? CStringGetTextDatum(scope->team_id) : (Datum) 0;
+	args[2] = scope->organization_id ?
+		CStringGetTextDatum(scope->organization_id) : (Datum) 0;
+	if (scope->team_id == NULL)
+		nulls[1] = 'n';
+	if (scope->organization_id == NULL)
+		nulls[2] = 'n';
+
+	ret = SPI_execute_plan(KeptPlan(&authority_plan, AUTHORITY_SQL, 3, argtypes),
+						   args, nulls, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: checking authority failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		return;
+
+	/* say what would have been needed, the same way for everybody */
+	who[nwho++] = "a global admin";
+	if (scope->team_id)
+		who[nwho++] = psprintf("an admin of team \"%s\"", scope->team_id);
+	if (scope->organization_id)
+		who[nwho++] = psprintf("an admin of organization \"%s\"",
+							   scope->organization_id);
+	if (owner_may && scope->user_id)
+		who[nwho++] = "the key's owner";
+
+	initStringInfo(&needed);
+	for (i = 0; i < nwho; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&needed, i == nwho - 1 ? " or " : ", ");
+		appendStringInfoString(&needed, who[i]);
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("actor \"%s\" may not %s key \"%s\"",
+					actor->name, verb, key->display),
+			 errdetail("To %s this key, the actor must be %s.", verb, needed.data)));
+}
+
+/*
+ * ReadScopeArguments
+ *	  user_id, team_id, organization_id of grant_admin / revoke_admin.
+ *
+ * One admins row is one scope: global (no team, no organization), a team,
+ * or an organization.  Empty strings name nothing and are refused.
+ */
+static void
+ReadScopeArguments(FunctionCallInfo fcinfo, Datum *args, char *nulls)
+{
+	static const char *const names[3] = {"user_id", "team_id", "organization_id"};
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("user_id must not be null")));
+	if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an admin is of a team or of an organization, not both"),
+				 errhint("Grant the two scopes separately.")));
+
+	for (i = 0; i < 3; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		if (!PG_ARGISNULL(i) && VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(i)) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not be empty", names[i])));
+	}
+}
+
+/*
+ * ChangeAdmins
+ *	  grant_admin and revoke_admin: one audited, notified change or none.
+ */
+static Datum
+ChangeAdmins(FunctionCallInfo fcinfo, bool grant)
+{
+	const char *what = grant ? "grant_admin()" : "revoke_admin()";
+	const char *action = grant ? "created" : "deleted";
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Actor		actor;
+	int			ret;
+	bool		changed;
+
+	ReadScopeArguments(fcinfo, args, nulls);
+	PreventCommandIfReadOnly(what);
+	PreventCommandDuringRecovery(what);
+	ResolveActor(fcinfo, -1, &actor);
+	RequireActor(&actor, what);
+
+	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[4] = CStringGetTextDatum(actor.name);
+	args[5] = CStringGetTextDatum(CallerRoleName());
+
+	SPI_connect();
+	if (grant)
+		ret = SPI_execute_plan(KeptPlan(&grant_plan, GRANT_SQL, 6, argtypes),
+							   args, nulls, false, 0);
+	else
+		ret = SPI_execute_plan(KeptPlan(&revoke_plan, REVOKE_SQL, 6, argtypes),
+							   args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "keymgmt: %s failed: %s", what, SPI_result_code_string(ret));
+	changed = (SPI_processed == 1);
+	SPI_finish();
+
+	if (changed)
+		NotifyAdminChange(action, TextDatumGetCString(args[0]));
+	PG_RETURN_BOOL(changed);
+}
+
+/*
+ * grant_admin(user_id text, team_id text DEFAULT NULL,
+ *			   organization_id text DEFAULT NULL) RETURNS boolean
+ *	  Make user_id a global, team or organization admin.  Idempotent:
+ *	  false (and nothing written) when the grant already exists.
+ */
+Datum
+grant_admin(PG_FUNCTION_ARGS)
+{
+	return ChangeAdmins(fcinfo, true);
+}
+
+/*
+ * revoke_admin(user_id text, team_id text DEFAULT NULL,
+ *				organization_id text DEFAULT NULL) RETURNS boolean
+ *	  Remove exactly that grant.  Idempotent: false when there was none.
+ *	  Waits for changes that the grant is authorising right now.
+ */
+Datum
+revoke_admin(PG_FUNCTION_ARGS)
+{
+	return ChangeAdmins(fcinfo, false);
+}
