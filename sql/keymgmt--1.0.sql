@@ -97,7 +97,7 @@ CREATE FUNCTION keymgmt.generate_key(
 	actor			text DEFAULT NULL)
 RETURNS TABLE(key text, token text, key_name text)
 AS 'MODULE_PATHNAME', 'generate_key'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text) IS
@@ -144,7 +144,7 @@ RETURNS TABLE(valid boolean, status text, token text, user_id text,
 			  team_id text, organization_id text, expires timestamptz,
 			  metadata jsonb)
 AS 'MODULE_PATHNAME', 'verify_key'
-LANGUAGE C STABLE SECURITY DEFINER
+LANGUAGE C STABLE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION keymgmt.verify_key(text) IS

@@ -207,8 +207,7 @@ ChangeAdmins(FunctionCallInfo fcinfo, bool grant)
 	bool		changed;
 
 	ReadScopeArguments(fcinfo, args, nulls);
-	PreventCommandIfReadOnly(what);
-	PreventCommandDuringRecovery(what);
+	PreventCommandIfReadOnly(what);	/* also on a standby */
 	ResolveActor(fcinfo, -1, &actor);
 	RequireActor(&actor, what);
 

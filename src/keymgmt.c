@@ -9,6 +9,7 @@
 #include "keymgmt.h"
 
 #include "access/detoast.h"
+#include "compat.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -67,47 +68,46 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("keymgmt");
-#else
-	EmitWarningsOnPlaceholders("keymgmt");
-#endif
+}
+
+/*
+ * KeyArgumentParses
+ *	  Parse a non-null key argument; false when it is malformed.
+ *
+ * The length is checked on the datum's raw size before anything is
+ * detoasted, so a 10 MB argument is refused without being read.
+ */
+bool
+KeyArgumentParses(FunctionCallInfo fcinfo, int argno, ParsedKey *out)
+{
+	Datum		d = PG_GETARG_DATUM(argno);
+	text	   *t;
+
+	if (toast_raw_datum_size(d) - VARHDRSZ > KEYMGMT_RAW_MAX_LEN)
+		return false;
+	t = DatumGetTextPP(d);
+	return KeyParse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), out);
 }
 
 /*
  * ParseKeyArgument
- *	  Read a key argument and parse it, or raise 22004 / 22023.
- *
- * The length is checked on the datum's raw size before anything is
- * detoasted, so a 10 MB argument is refused without being read.  The
- * message never repeats the input.  raw_only refuses tokens (verify_key
- * reports those itself and does not come here for them).
+ *	  Read a key argument (raw key or token) and parse it, or raise 22004 /
+ *	  22023.  The message never repeats the input.
  */
 void
-ParseKeyArgument(FunctionCallInfo fcinfo, int argno, bool raw_only,
-				 ParsedKey *out)
+ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out)
 {
-	Datum		d;
-	text	   *t;
-
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("key must not be null")));
 
-	d = PG_GETARG_DATUM(argno);
-	if (toast_raw_datum_size(d) - VARHDRSZ <= KEYMGMT_RAW_MAX_LEN)
-	{
-		t = DatumGetTextPP(d);
-		if (KeyParse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), out) &&
-			(out->is_raw || !raw_only))
-			return;
-	}
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("malformed key"),
-			 errdetail("A key is \"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\", or a token of 64 hexadecimal digits.")));
+	if (!KeyArgumentParses(fcinfo, argno, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed key"),
+				 errdetail("A key is \"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\", or a token of 64 hexadecimal digits.")));
 }
 
 /*
@@ -171,11 +171,29 @@ KeptPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * CheckOneRowContext
+ *	  Refuse, before doing any work, a call from a context that cannot take
+ *	  the row ReturnOneRow will hand back.
+ */
+void
+CheckOneRowContext(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+}
+
+/*
  * ReturnOneRow
  *	  Hand back the single row of a set-returning function.
  *
  * generate_key and verify_key return TABLE(...) but always exactly one row;
- * materialize mode needs no state between calls.
+ * materialize mode needs no state between calls.  The caller has passed
+ * CheckOneRowContext.
  */
 void
 ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
@@ -184,12 +202,6 @@ ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	MemoryContext oldcxt;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -64,12 +64,13 @@ extern char *keymgmt_actor;
 extern bool keymgmt_notify;
 extern bool keymgmt_require_actor;
 
-extern void ParseKeyArgument(FunctionCallInfo fcinfo, int argno, bool raw_only,
-							 ParsedKey *out);
+extern bool KeyArgumentParses(FunctionCallInfo fcinfo, int argno, ParsedKey *out);
+extern void ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out);
 extern void ResolveActor(FunctionCallInfo fcinfo, int argno, Actor *actor);
 extern char *CallerRoleName(void);
 extern SPIPlanPtr KeptPlan(SPIPlanPtr *cache, const char *sql,
 						   int nargs, Oid *argtypes);
+extern void CheckOneRowContext(FunctionCallInfo fcinfo);
 extern void ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
 extern void ReportKeyNotFound(const ParsedKey *key) pg_attribute_noreturn();
 

@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(generate_key);
@@ -99,9 +100,8 @@ static SPIPlanPtr info_plan = NULL;
 static void
 PrepareChange(FunctionCallInfo fcinfo, const char *what, ParsedKey *key)
 {
-	ParseKeyArgument(fcinfo, 0, false, key);
-	PreventCommandIfReadOnly(what);
-	PreventCommandDuringRecovery(what);
+	ParseKeyArgument(fcinfo, 0, key);
+	PreventCommandIfReadOnly(what);	/* also on a standby */
 }
 
 /*
@@ -292,8 +292,8 @@ generate_key(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		isnull[3] = {false, false, false};
 
+	CheckOneRowContext(fcinfo);
 	PreventCommandIfReadOnly("generate_key()");
-	PreventCommandDuringRecovery("generate_key()");
 	ResolveActor(fcinfo, 6, &actor);
 	RequireActor(&actor, "generate_key()");
 
@@ -310,9 +310,15 @@ generate_key(PG_FUNCTION_ARGS)
 		if (PG_ARGISNULL(i))
 			nulls[i + 2] = 'n';
 	}
-	/* metadata: null means none, as the column's default says */
-	args[7] = PG_ARGISNULL(5) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
-		: PG_GETARG_DATUM(5);
+	/* metadata: an object; null means none, as the column's default says */
+	if (PG_ARGISNULL(5))
+		args[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	else if (!JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(5)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata must be a JSON object")));
+	else
+		args[7] = PG_GETARG_DATUM(5);
 	args[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[9] = CStringGetTextDatum(actor.name);
 	args[10] = CStringGetTextDatum(CallerRoleName());
@@ -337,6 +343,11 @@ generate_key(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(token);
 	values[2] = CStringGetTextDatum(name);
 	ReturnOneRow(fcinfo, values, isnull);
+
+	/* the result holds its own copy; leave no other behind */
+	explicit_bzero(raw, strlen(raw));
+	explicit_bzero(VARDATA(DatumGetPointer(values[0])),
+				   VARSIZE(DatumGetPointer(values[0])) - VARHDRSZ);
 	return (Datum) 0;
 }
 
@@ -354,7 +365,7 @@ key_info(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			ret;
 
-	ParseKeyArgument(fcinfo, 0, false, &key);
+	ParseKeyArgument(fcinfo, 0, &key);
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(key.token);

@@ -13,10 +13,7 @@
 #include "keymgmt.h"
 
 #include "common/base64.h"
-#if PG_VERSION_NUM >= 140000
-#include "common/cryptohash.h"
-#endif
-#include "common/sha2.h"
+#include "compat.h"
 #include "port.h"
 #include "utils/builtins.h"
 
@@ -98,26 +95,9 @@ void
 KeyHash(const char *raw, size_t len, char *token)
 {
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-#if PG_VERSION_NUM >= 140000
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
-	if (ctx == NULL ||
-		pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) raw, len) < 0 ||
-#if PG_VERSION_NUM >= 150000
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-#else
-		pg_cryptohash_final(ctx, digest) < 0)
-#endif
+	if (!KmSha256((const uint8 *) raw, len, digest))
 		elog(ERROR, "could not compute SHA-256 of a key");
-	pg_cryptohash_free(ctx);
-#else
-	pg_sha256_ctx ctx;
-
-	pg_sha256_init(&ctx);
-	pg_sha256_update(&ctx, (const uint8 *) raw, len);
-	pg_sha256_final(&ctx, digest);
-#endif
 	hex_encode((const char *) digest, sizeof(digest), token);
 	token[KEYMGMT_TOKEN_LEN] = '\0';
 }
@@ -161,11 +141,7 @@ KeyGenerate(void)
 				 errmsg("could not generate random bytes for a key")));
 
 	memcpy(key, KEYMGMT_RAW_PREFIX, prefix);
-#if PG_VERSION_NUM >= 180000
-	n = pg_b64_encode(random, sizeof(random), b64, b64len);
-#else
-	n = pg_b64_encode((const char *) random, sizeof(random), b64, b64len);
-#endif
+	n = pg_b64_encode(KM_B64_SOURCE(random), sizeof(random), b64, b64len);
 	explicit_bzero(random, sizeof(random));
 	if (n < 0)
 		elog(ERROR, "could not encode a key");

@@ -11,7 +11,6 @@
  */
 #include "keymgmt.h"
 
-#include "access/detoast.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -47,23 +46,15 @@ verify_key(PG_FUNCTION_ARGS)
 	bool		nulls[V_NCOLUMNS];
 	ParsedKey	key;
 	const char *status;
-	text	   *arg;
-	bool		parsed = false;
 
+	CheckOneRowContext(fcinfo);
 	if (PG_ARGISNULL(0))
-		ParseKeyArgument(fcinfo, 0, true, &key);	/* raises 22004 */
+		ParseKeyArgument(fcinfo, 0, &key);	/* raises 22004 */
 
 	memset(nulls, true, sizeof(nulls));
 	nulls[V_VALID] = nulls[V_STATUS] = false;
 
-	if (toast_raw_datum_size(PG_GETARG_DATUM(0)) - VARHDRSZ <= KEYMGMT_RAW_MAX_LEN)
-	{
-		arg = PG_GETARG_TEXT_PP(0);
-		parsed = KeyParse(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg), &key) &&
-			key.is_raw;
-	}
-
-	if (!parsed)
+	if (!KeyArgumentParses(fcinfo, 0, &key) || !key.is_raw)
 		status = "malformed";
 	else
 	{

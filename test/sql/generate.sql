@@ -50,6 +50,13 @@ FROM keymgmt.keys WHERE key_alias IS NULL;
 SELECT token AS tok2 FROM keymgmt.generate_key(metadata => NULL) \gset
 SELECT metadata FROM keymgmt.keys WHERE token = :'tok2';
 
+-- metadata is a JSON object: anything else is 22023, and nothing is written
+SELECT count(*) AS keys_before FROM keymgmt.keys \gset
+SELECT * FROM keymgmt.generate_key(metadata => '[1, 2]');
+SELECT * FROM keymgmt.generate_key(metadata => '"gold"');
+SELECT * FROM keymgmt.generate_key(metadata => 'null');
+SELECT count(*) = :keys_before AS nothing_added FROM keymgmt.keys;
+
 -- the new key verifies
 SELECT valid, status, user_id, team_id, organization_id, metadata
 FROM keymgmt.verify_key(:'raw');
