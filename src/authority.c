@@ -6,9 +6,9 @@
  * Two layers: the database decides who may EXECUTE a function; keymgmt
  * decides what an actor (the actor argument or keymgmt.actor) may do to a
  * key.  The second check runs on the row that the change has already
- * locked, and it takes a KEY SHARE lock on the admins rows that grant the
- * right: a concurrent revoke_admin (a DELETE) then waits for the change to
- * commit, and a change that starts after a revoke sees it.  A right that
+ * locked, and it takes a SHARE lock on the admins rows that grant the right:
+ * a concurrent revoke_admin (a DELETE), or any UPDATE of the row, then waits
+ * for the change to commit, and a change that starts after a revoke sees it.  A right that
  * was revoked and committed can never authorise a change.
  *
  * Every refusal is 42501 with one shape of message, whoever the caller is.
@@ -38,7 +38,7 @@ static SPIPlanPtr revoke_plan = NULL;
 	"   AND ((a.team_id IS NULL AND a.organization_id IS NULL)" \
 	"        OR a.team_id OPERATOR(pg_catalog.=) $2" \
 	"        OR a.organization_id OPERATOR(pg_catalog.=) $3)" \
-	" FOR KEY SHARE OF a"
+	" FOR SHARE OF a"
 
 /* $1 user_id, $2 team_id, $3 organization_id, $4 now, $5 actor, $6 db_role */
 #define GRANT_SQL \
@@ -67,12 +67,13 @@ static SPIPlanPtr revoke_plan = NULL;
 
 /*
  * RequireActor
- *	  42501 when keymgmt.require_actor is on and the change names no actor.
+ *	  42501 when keymgmt.require_actor is on and the change names no actor
+ *	  (an empty actor argument names nobody, so it does not count).
  */
 void
 RequireActor(const Actor *actor, const char *what)
 {
-	if (!actor->given && keymgmt_require_actor)
+	if (keymgmt_require_actor && (!actor->given || actor->name[0] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s needs an actor", what),

@@ -8,6 +8,11 @@
 BEGIN;
 SELECT plan(45);
 
+-- the actors used below are global admins, so that the checks of who may
+-- change which key let their changes through (authority is tested in
+-- authority.sql; carol only creates a key, which needs no admin right)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice'), ('bob'), ('mallory');
+
 -- the tokens of the raw keys used below
 CREATE TEMP TABLE tok (raw text PRIMARY KEY, token text NOT NULL) ON COMMIT DROP;
 INSERT INTO tok

@@ -13,6 +13,11 @@
 BEGIN;
 SELECT plan(118);
 
+-- the actors used below are global admins, so that the checks of who may
+-- change which key let their changes through (authority is tested in
+-- authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice');
+
 -- keys to work on, imported the way LiteLLM tokens are
 INSERT INTO keymgmt.keys (token, key_name, key_alias, blocked, created_at, updated_at) VALUES
 	(encode(sha256('sk-tap-err-one'::bytea), 'hex'), 'sk-...-one', NULL, false, now(), now()),

@@ -10,6 +10,11 @@
 BEGIN;
 SELECT plan(46);
 
+-- the actors used below are global admins, so that the checks of who may
+-- change which key let their changes through (authority is tested in
+-- authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice');
+
 -- a key to work on, imported the way LiteLLM tokens are
 INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
 VALUES (encode(sha256('sk-tap-priv-one'::bytea), 'hex'), 'sk-...-one', now(), now());

@@ -4,7 +4,12 @@
 -- everything happens in one transaction that is rolled back.
 
 BEGIN;
-SELECT plan(124);
+SELECT plan(157);
+
+-- the actor used below is a global admin, so that the checks of who may
+-- change which key let its changes through (authority is tested in
+-- authority.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('tap');
 
 -- ---------------------------------------------------------------------------
 -- The extension: schema keymgmt, not relocatable, not trusted.
@@ -140,15 +145,60 @@ SELECT col_is_null('keymgmt', 'audit_log', 'before_value', 'audit_log.before_val
 SELECT col_is_null('keymgmt', 'audit_log', 'updated_values', 'audit_log.updated_values is nullable (null for deleted)');
 
 -- ---------------------------------------------------------------------------
--- pg_dump keeps both tables and where the audit ids continue from.
+-- keymgmt.admins: who may change keys on behalf of others.  Both scope
+-- columns null: a global admin; team_id set: admin of that team;
+-- organization_id set: admin of that organization.
+-- ---------------------------------------------------------------------------
+SELECT has_table('keymgmt', 'admins', 'table keymgmt.admins exists');
+SELECT columns_are('keymgmt', 'admins', ARRAY['user_id', 'team_id', 'organization_id'],
+	'keymgmt.admins has exactly the columns of the SPEC');
+
+SELECT has_column('keymgmt', 'admins', 'user_id', 'admins.user_id exists');
+SELECT has_column('keymgmt', 'admins', 'team_id', 'admins.team_id exists');
+SELECT has_column('keymgmt', 'admins', 'organization_id', 'admins.organization_id exists');
+
+SELECT col_type_is('keymgmt', 'admins', 'user_id', 'text', 'admins.user_id is text');
+SELECT col_type_is('keymgmt', 'admins', 'team_id', 'text', 'admins.team_id is text');
+SELECT col_type_is('keymgmt', 'admins', 'organization_id', 'text', 'admins.organization_id is text');
+
+SELECT col_not_null('keymgmt', 'admins', 'user_id', 'admins.user_id is not null');
+SELECT col_is_null('keymgmt', 'admins', 'team_id', 'admins.team_id is nullable (null: not a team admin)');
+SELECT col_is_null('keymgmt', 'admins', 'organization_id', 'admins.organization_id is nullable (null: not an organization admin)');
+
+-- one row per (user, scope): a plain unique index in which a null scope
+-- counts as equal to another null scope, whatever the index is called
+SELECT results_eq(
+	$$SELECT pg_get_indexdef(i.indexrelid, k, true) FROM pg_index i, generate_series(1, 3) k
+	   WHERE i.indrelid = 'keymgmt.admins'::regclass
+		 AND i.indisunique
+		 AND i.indpred IS NULL
+		 AND i.indnatts = 3
+	   ORDER BY k$$,
+	ARRAY['user_id', 'COALESCE(team_id, ''''::text)', 'COALESCE(organization_id, ''''::text)'],
+	'admins has a unique index on (user_id, COALESCE(team_id, ''''), COALESCE(organization_id, ''''))');
+SELECT lives_ok($$
+	INSERT INTO keymgmt.admins (user_id, team_id, organization_id)
+	VALUES ('tap-schema-admin', NULL, NULL), ('tap-schema-admin', 'x', NULL), ('tap-schema-admin', NULL, 'x')$$,
+	'one user may be a global admin, a team admin and an organization admin at once');
+SELECT throws_ok($$INSERT INTO keymgmt.admins (user_id) VALUES ('tap-schema-admin')$$,
+	'23505', NULL, 'a second global admin row for the same user is a unique violation');
+SELECT throws_ok($$INSERT INTO keymgmt.admins (user_id, team_id) VALUES ('tap-schema-admin', 'x')$$,
+	'23505', NULL, 'a second row for the same user and team is a unique violation');
+SELECT throws_ok($$INSERT INTO keymgmt.admins (user_id, team_id, organization_id) VALUES ('tap-schema-admin', 'y', 'y')$$,
+	'23514', NULL, 'a row is of a team or of an organization, not both');
+SELECT throws_ok($$INSERT INTO keymgmt.admins (user_id) VALUES ('')$$,
+	'23514', NULL, 'an empty user_id names nobody');
+
+-- ---------------------------------------------------------------------------
+-- pg_dump keeps the three tables and where the audit ids continue from.
 -- ---------------------------------------------------------------------------
 SELECT set_eq(
 	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'keymgmt'$$,
-	ARRAY['keymgmt.keys', 'keymgmt.audit_log', 'keymgmt.audit_log_id_seq'],
-	'extconfig lists keymgmt.keys, keymgmt.audit_log and keymgmt.audit_log_id_seq');
+	ARRAY['keymgmt.keys', 'keymgmt.admins', 'keymgmt.audit_log', 'keymgmt.audit_log_id_seq'],
+	'extconfig lists keymgmt.keys, keymgmt.admins, keymgmt.audit_log and keymgmt.audit_log_id_seq');
 
 -- ---------------------------------------------------------------------------
--- The six functions: exact argument types, result, SECURITY DEFINER.
+-- The eight functions: exact argument types, result, SECURITY DEFINER.
 -- ---------------------------------------------------------------------------
 SELECT has_function('keymgmt', 'generate_key',
 	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
@@ -158,6 +208,8 @@ SELECT has_function('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'unblock_ke
 SELECT has_function('keymgmt', 'delete_key', ARRAY['text', 'text'], 'delete_key(text, text) exists');
 SELECT has_function('keymgmt', 'key_info', ARRAY['text'], 'key_info(text) exists');
 SELECT has_function('keymgmt', 'verify_key', ARRAY['text'], 'verify_key(text) exists');
+SELECT has_function('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'], 'grant_admin(text, text, text) exists');
+SELECT has_function('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'revoke_admin(text, text, text) exists');
 
 SELECT function_returns('keymgmt', 'generate_key',
 	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
@@ -172,6 +224,10 @@ SELECT function_returns('keymgmt', 'key_info', ARRAY['text'], 'keymgmt.keys',
 	'key_info returns keymgmt.keys');
 SELECT function_returns('keymgmt', 'verify_key', ARRAY['text'], 'setof record',
 	'verify_key returns a set of rows (TABLE)');
+SELECT function_returns('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'], 'boolean',
+	'grant_admin returns boolean');
+SELECT function_returns('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'boolean',
+	'revoke_admin returns boolean');
 
 -- the output columns of the two TABLE functions, by name and type
 SELECT is(pg_get_function_result('keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text)'::regprocedure),
@@ -189,6 +245,8 @@ SELECT is_definer('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'unblock_key 
 SELECT is_definer('keymgmt', 'delete_key', ARRAY['text', 'text'], 'delete_key is SECURITY DEFINER');
 SELECT is_definer('keymgmt', 'key_info', ARRAY['text'], 'key_info is SECURITY DEFINER');
 SELECT is_definer('keymgmt', 'verify_key', ARRAY['text'], 'verify_key is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'], 'grant_admin is SECURITY DEFINER');
+SELECT is_definer('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'revoke_admin is SECURITY DEFINER');
 
 -- a search_path the caller cannot influence
 SELECT results_eq(
@@ -198,7 +256,9 @@ SELECT results_eq(
 		('keymgmt.block_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
 		('keymgmt.delete_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
 		('keymgmt.generate_key(text,text,text,text,timestamp with time zone,jsonb,text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.grant_admin(text,text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
 		('keymgmt.key_info(text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.revoke_admin(text,text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
 		('keymgmt.unblock_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
 		('keymgmt.verify_key(text)', ARRAY['search_path=pg_catalog, pg_temp'])$$,
 	'every function runs with SET search_path = pg_catalog, pg_temp');
@@ -219,6 +279,12 @@ SELECT is(pg_get_function_arguments('keymgmt.key_info(text)'::regprocedure),
 	'key text', 'key_info(key text)');
 SELECT is(pg_get_function_arguments('keymgmt.verify_key(text)'::regprocedure),
 	'key text', 'verify_key(key text)');
+SELECT is(pg_get_function_arguments('keymgmt.grant_admin(text, text, text)'::regprocedure),
+	'user_id text, team_id text DEFAULT NULL::text, organization_id text DEFAULT NULL::text',
+	'grant_admin(user_id text, team_id text DEFAULT NULL, organization_id text DEFAULT NULL)');
+SELECT is(pg_get_function_arguments('keymgmt.revoke_admin(text, text, text)'::regprocedure),
+	'user_id text, team_id text DEFAULT NULL::text, organization_id text DEFAULT NULL::text',
+	'revoke_admin(user_id text, team_id text DEFAULT NULL, organization_id text DEFAULT NULL)');
 
 -- named notation, the way a client that spells out arguments calls them
 INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
@@ -253,12 +319,36 @@ SELECT results_eq(
 		FROM default_generated g JOIN keymgmt.keys k USING (token)$$,
 	$$VALUES (NULL::text, NULL::text, NULL::text, NULL::text, NULL::timestamptz, '{}'::jsonb)$$,
 	'generate_key() with every argument defaulted: no alias, no owner, never expires, metadata {}');
+SELECT is(keymgmt.grant_admin(organization_id => 'org-tap', user_id => 'tap-named'), true,
+	'grant_admin(organization_id => ..., user_id => ...) works in any order');
+SELECT results_eq(
+	$$SELECT team_id, organization_id FROM keymgmt.admins WHERE user_id = 'tap-named'$$,
+	$$VALUES (NULL::text, 'org-tap')$$,
+	'and grants the organization scope it names, team_id defaulted');
+SELECT is(keymgmt.revoke_admin(user_id => 'tap-named', organization_id => 'org-tap'), true,
+	'revoke_admin(user_id => ..., organization_id => ...) works');
+
+-- ---------------------------------------------------------------------------
+-- The settings: exactly these three, with their defaults, and who may set
+-- them (user: anyone; superuser: superusers only).  The keymgmt library is
+-- loaded by now: the functions above ran.
+-- ---------------------------------------------------------------------------
+SELECT results_eq(
+	$$SELECT name, vartype, context, boot_val FROM pg_settings
+	   WHERE name LIKE 'keymgmt.%' ORDER BY name$$,
+	$$VALUES ('keymgmt.actor', 'string', 'user', ''),
+			 ('keymgmt.notify', 'bool', 'superuser', 'on'),
+			 ('keymgmt.require_actor', 'bool', 'superuser', 'off')$$,
+	'settings keymgmt.actor (anyone, empty), keymgmt.notify (superuser, on), keymgmt.require_actor (superuser, off)');
+SELECT throws_ok($$SET LOCAL keymgmt.no_such_setting = 'x'$$, '42602', NULL,
+	'keymgmt is a reserved prefix: there are no other keymgmt.* settings');
 
 -- ---------------------------------------------------------------------------
 -- Every table and function is documented with a COMMENT.
 -- ---------------------------------------------------------------------------
 SELECT isnt(obj_description('keymgmt.keys'::regclass, 'pg_class'), NULL, 'keymgmt.keys has a comment');
 SELECT isnt(obj_description('keymgmt.audit_log'::regclass, 'pg_class'), NULL, 'keymgmt.audit_log has a comment');
+SELECT isnt(obj_description('keymgmt.admins'::regclass, 'pg_class'), NULL, 'keymgmt.admins has a comment');
 SELECT isnt(obj_description('keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text)'::regprocedure, 'pg_proc'),
 	NULL, 'generate_key has a comment');
 SELECT isnt(obj_description('keymgmt.block_key(text, text)'::regprocedure, 'pg_proc'), NULL, 'block_key has a comment');
@@ -266,6 +356,8 @@ SELECT isnt(obj_description('keymgmt.unblock_key(text, text)'::regprocedure, 'pg
 SELECT isnt(obj_description('keymgmt.delete_key(text, text)'::regprocedure, 'pg_proc'), NULL, 'delete_key has a comment');
 SELECT isnt(obj_description('keymgmt.key_info(text)'::regprocedure, 'pg_proc'), NULL, 'key_info has a comment');
 SELECT isnt(obj_description('keymgmt.verify_key(text)'::regprocedure, 'pg_proc'), NULL, 'verify_key has a comment');
+SELECT isnt(obj_description('keymgmt.grant_admin(text, text, text)'::regprocedure, 'pg_proc'), NULL, 'grant_admin has a comment');
+SELECT isnt(obj_description('keymgmt.revoke_admin(text, text, text)'::regprocedure, 'pg_proc'), NULL, 'revoke_admin has a comment');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -119,6 +119,9 @@ SET keymgmt.require_actor = off;
 SELECT blocked FROM keymgmt.block_key('sk-matrix-block-8');
 SELECT blocked FROM keymgmt.block_key('sk-matrix-block-8', actor => 'global-admin');
 RESET ROLE;
+-- an empty actor names nobody, so it does not satisfy require_actor either
+SELECT count(*) FROM keymgmt.generate_key(actor => '');
+SELECT keymgmt.grant_admin('nobody-grants-this', team_id => 'team-9');
 RESET keymgmt.require_actor;
 -- admins are granted by roles with EXECUTE on grant_admin only
 SET ROLE keymgmt_test_gateway;
