@@ -22,6 +22,8 @@ for db in "$src" keymgmt_dump_custom keymgmt_dump_plain; do
 done
 q -d postgres -c "CREATE DATABASE $src"
 q -d "$src" -c "CREATE EXTENSION keymgmt"
+# the actors are global admins, kept by the dump too
+q -d "$src" -c "INSERT INTO keymgmt.admins (user_id) VALUES ('alice'), ('bob'), ('carol')"
 
 # three keys: one blocked, one deleted; the raw key of the kept one stays in
 # a shell variable and is never printed
@@ -48,8 +50,8 @@ q -d keymgmt_dump_plain -f "$dir/plain.sql" >/dev/null
 check "the plain dump does not contain the raw key" 0 "$(grep -c -F -- "${raw#sk-}" "$dir/plain.sql" || true)"
 for db in keymgmt_dump_custom keymgmt_dump_plain; do
 	check "$db: keys and audit rows are identical" "$before" "$(snapshot "$db")"
-	check "$db: 2 keys, 5 audit rows" "2|5" \
-		"$(q -d "$db" -c "SELECT (SELECT count(*) FROM keymgmt.keys), (SELECT count(*) FROM keymgmt.audit_log)")"
+	check "$db: 2 keys, 5 audit rows, 3 admins" "2|5|3" \
+		"$(q -d "$db" -c "SELECT (SELECT count(*) FROM keymgmt.keys), (SELECT count(*) FROM keymgmt.audit_log), (SELECT count(*) FROM keymgmt.admins)")"
 	check "$db: the kept key verifies" "t|valid" \
 		"$(q -d "$db" -c "SELECT valid, status FROM keymgmt.verify_key('$raw')")"
 	check "$db: the blocked key is still blocked" "blocked" \
