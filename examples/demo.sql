@@ -8,6 +8,11 @@ CREATE EXTENSION keymgmt;
 LISTEN keymgmt;
 
 \echo
+\echo '== who may manage keys: a global admin, and an admin of team-a'
+SELECT keymgmt.grant_admin('admin@example.com') AS granted,
+       keymgmt.grant_admin('lead@example.com', team_id => 'team-a') AS granted;
+
+\echo
 \echo '== generate a key: the raw key is returned this once and never stored'
 SELECT key, token, key_name
 FROM keymgmt.generate_key(key_alias => 'demo', user_id => 'user-1', team_id => 'team-a',
@@ -38,15 +43,22 @@ SELECT * FROM keymgmt.block_key('Bearer something-that-is-not-a-key');
 \echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
 
 \echo
-\echo '== a gateway sets the actor per transaction'
+\echo '== an actor without rights on the key is 42501 (HTTP 403), whoever it is'
+SELECT * FROM keymgmt.unblock_key(:'key', actor => 'intern@example.com');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+
+\echo
+\echo '== a gateway names the actor once per transaction: the team admin may unblock'
 BEGIN;
-SET LOCAL keymgmt.actor = 'gateway:user-42';
-SELECT key_name, blocked FROM keymgmt.unblock_key(:'key');
+SET LOCAL keymgmt.actor = 'lead@example.com';
+SELECT key_name, blocked, updated_by FROM keymgmt.unblock_key(:'key');
 COMMIT;
 SELECT valid, status FROM keymgmt.verify_key(:'key');
 
 \echo
 \echo '== the audit log: one row per real change, written in the same transaction'
-SELECT id, action, left(object_id, 12) || '...' AS token, changed_by, db_role,
+SELECT id, object_type, action,
+       CASE object_type WHEN 'key' THEN left(object_id, 12) || '...' ELSE object_id END AS object,
+       changed_by, db_role,
        before_value ->> 'blocked' AS was_blocked, updated_values ->> 'blocked' AS now_blocked
 FROM keymgmt.audit_log ORDER BY id;
