@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every keymgmt test suite on a throwaway PostgreSQL 15 cluster:
-# pg_regress, isolation specs, pgTAP and a pg_dump round trip.
+# pg_regress, isolation specs, pgTAP, a pg_dump round trip, and the long
+# ones: crash and load (TAP), memory, fuzzing, sqlsmith, valgrind.
 #
-#   bash test/run.sh
+#   bash test/run.sh          # everything (about N minutes)
+#   bash test/run.sh quick    # without the long suites (under a minute)
 #
 # As root on a fresh Debian 12 machine it installs what it needs first.
 # The server runs as the postgres user (pg_virtualenv); the cluster is
@@ -14,4 +16,5 @@ source tools/bootstrap.sh
 # the server (user postgres) writes nothing here, but pg_regress writes
 # results/ as whoever runs this script
 rm -rf results output_iso regression.diffs regression.out
+[ "${1:-}" = quick ] && export KEYMGMT_QUICK=1
 exec pg_virtualenv -v 15 bash test/suites.sh

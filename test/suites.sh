@@ -49,5 +49,27 @@ for t in test/shell/*.sh; do
 done
 tally shell $((n - f)) "$f"
 
+# the long suites: crash and load (TAP), memory, fuzzing, sqlsmith, valgrind.
+# Each prints TAP lines; a suite that fails without one counts as one failure.
+long_suite() {	# name, command...
+	local name=$1 out rc=0 p f
+	shift
+	echo "== $name: $*"
+	out=$(mktemp)
+	"$@" 2>&1 | tee "$out" || rc=$?
+	p=$(grep -cE '^ *ok [0-9]+' "$out")
+	f=$(grep -cE '^ *not ok [0-9]+' "$out")
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	rm -f "$out"
+	tally "$name" "$p" "$f"
+}
+if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
+	long_suite tap env PROVE_FLAGS=-v bash test/tap.sh
+	long_suite memory /usr/bin/python3 test/memory/memory.py
+	for s in fuzz sqlsmith valgrind; do
+		[ -f "test/$s/run.sh" ] && long_suite "$s" bash "test/$s/run.sh"
+	done
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
