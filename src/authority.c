@@ -152,7 +152,7 @@ CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("actor \"%s\" may not %s key \"%s\"",
-					actor->name, verb, key->display),
+					NameForMessage(actor->name), verb, key->display),
 			 errdetail("To %s this key, the actor must be %s.", verb, needed.data)));
 }
 
@@ -188,6 +188,7 @@ ReadScopeArguments(FunctionCallInfo fcinfo, Datum *args, char *nulls)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s must not be empty", names[i])));
 	}
+	CheckNotRawKey("user_id", TextDatumGetCString(args[0]));
 }
 
 /*

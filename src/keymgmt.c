@@ -11,6 +11,7 @@
 #include "access/detoast.h"
 #include "compat.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -128,7 +129,41 @@ ResolveActor(FunctionCallInfo fcinfo, int argno, Actor *actor)
 	{
 		actor->name = GetUserNameFromId(GetSessionUserId(), false);
 		actor->given = false;
+		return;
 	}
+	CheckNotRawKey("actor", actor->name);
+}
+
+/*
+ * CheckNotRawKey
+ *	  22023 when an actor or admin user id has the form of a raw key.
+ *
+ * Actors end up in messages and in the audit log; a gateway that passed
+ * the caller's API key as the actor would leak it there.  Not echoed.
+ */
+void
+CheckNotRawKey(const char *what, const char *value)
+{
+	if (KeyIsRawForm(value, strlen(value)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be an API key", what),
+				 errdetail("Actors and admins are named by ids such as user ids; this value has the form of a raw key, and raw keys are never stored or shown.")));
+}
+
+/*
+ * NameForMessage
+ *	  An actor or user id as a message shows it: at most 64 characters.
+ */
+char *
+NameForMessage(const char *name)
+{
+	int			len = strlen(name);
+	int			clip = pg_mbcliplen(name, len, 64);
+
+	if (clip >= len)
+		return (char *) name;
+	return psprintf("%.*s...", clip, name);
 }
 
 /*

@@ -54,6 +54,7 @@ typedef struct KeyScope
 } KeyScope;
 
 /* token.c */
+extern bool KeyIsRawForm(const char *s, size_t len);
 extern bool KeyParse(const char *s, size_t len, ParsedKey *out);
 extern void KeyHash(const char *raw, size_t len, char *token);
 extern void KeyName(const char *raw, size_t len, char *name);
@@ -67,6 +68,8 @@ extern bool keymgmt_require_actor;
 extern bool KeyArgumentParses(FunctionCallInfo fcinfo, int argno, ParsedKey *out);
 extern void ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out);
 extern void ResolveActor(FunctionCallInfo fcinfo, int argno, Actor *actor);
+extern void CheckNotRawKey(const char *what, const char *value);
+extern char *NameForMessage(const char *name);
 extern char *CallerRoleName(void);
 extern SPIPlanPtr KeptPlan(SPIPlanPtr *cache, const char *sql,
 						   int nargs, Oid *argtypes);

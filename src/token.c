@@ -32,6 +32,25 @@ IsHexDigit(unsigned char c)
 }
 
 /*
+ * KeyIsRawForm
+ *	  Has s the form of a raw key: "sk-" and 1 to 252 of [A-Za-z0-9_-]?
+ */
+bool
+KeyIsRawForm(const char *s, size_t len)
+{
+	size_t		prefix = strlen(KEYMGMT_RAW_PREFIX);
+	size_t		i;
+
+	if (len <= prefix || len > KEYMGMT_RAW_MAX_LEN ||
+		memcmp(s, KEYMGMT_RAW_PREFIX, prefix) != 0)
+		return false;
+	for (i = prefix; i < len; i++)
+		if (!IsRawKeyChar((unsigned char) s[i]))
+			return false;
+	return true;
+}
+
+/*
  * KeyParse
  *	  Recognise a raw key or a 64-hex token and fill *out.
  *
@@ -47,12 +66,8 @@ KeyParse(const char *s, size_t len, ParsedKey *out)
 	if (len > KEYMGMT_RAW_MAX_LEN)
 		return false;
 
-	if (len > strlen(KEYMGMT_RAW_PREFIX) &&
-		memcmp(s, KEYMGMT_RAW_PREFIX, strlen(KEYMGMT_RAW_PREFIX)) == 0)
+	if (KeyIsRawForm(s, len))
 	{
-		for (i = strlen(KEYMGMT_RAW_PREFIX); i < len; i++)
-			if (!IsRawKeyChar((unsigned char) s[i]))
-				return false;
 		out->is_raw = true;
 		KeyHash(s, len, out->token);
 		/*

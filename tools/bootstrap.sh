@@ -11,6 +11,7 @@ KEYMGMT_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl python3-psycopg
+	clang-14 libclang-rt-14-dev libssl-dev sqlsmith valgrind
 )
 
 keymgmt_install_packages() {

@@ -44,7 +44,7 @@ INSERT INTO malformed VALUES
 -- Well-formed keys that do not exist.
 CREATE TEMP TABLE unknown (n int, label text, input text) ON COMMIT DROP;
 INSERT INTO unknown VALUES
-	(1, 'an unknown raw key', 'sk-tap-unknown-0123456789abcdef0123456789abcdef'),
+	(1, 'an unknown raw key', 'sk-tap-unknown-key-0001'),
 	(2, 'an unknown token', encode(sha256('sk-tap-unknown'::bytea), 'hex'));
 
 -- The error a statement raises, in parts, and as one text.

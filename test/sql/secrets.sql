@@ -59,5 +59,26 @@ SELECT count(*) AS rows_with_raw_key FROM (
 	UNION ALL SELECT to_jsonb(a)::text FROM keymgmt.audit_log a) r
 WHERE strpos(r.t, substr(:'raw', 4)) > 0 OR strpos(r.t, substr(:'raw2', 4)) > 0;
 
+-- a raw key given where an actor or an admin's user id belongs is refused
+-- (22023) and not repeated: actors are shown in messages and stored
+\set VERBOSITY default
+SELECT * FROM keymgmt.block_key(:'tok', actor => :'raw');
+\set VERBOSITY sqlstate
+SELECT pg_temp.error_text('block_key', :'tok') IS NULL AS token_alone_works;
+BEGIN;
+SELECT set_config('keymgmt.actor', :'raw', true) IS NOT NULL AS actor_set;
+SELECT strpos(pg_temp.error_text('unblock_key', :'tok'), substr(:'raw', 4)) = 0 AS not_echoed,
+       split_part(pg_temp.error_text('unblock_key', :'tok'), ' | ', 1) AS sqlstate;
+ROLLBACK;
+SELECT keymgmt.grant_admin(:'raw');
+SELECT keymgmt.revoke_admin(:'raw');
+SELECT count(*) AS rows_with_raw_key FROM keymgmt.admins WHERE strpos(user_id, substr(:'raw', 4)) > 0;
+-- a long actor is cut short in messages
+INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
+VALUES (encode(sha256('sk-secrets-long-actor'::bytea), 'hex'), 'sk-...ctor', now(), now());
+\set VERBOSITY default
+SELECT * FROM keymgmt.block_key('sk-secrets-long-actor', actor => repeat('x', 10000));
+\set VERBOSITY sqlstate
+
 DROP EXTENSION keymgmt;
 DROP SCHEMA keymgmt;
