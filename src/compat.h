@@ -58,6 +58,15 @@ KmSha256(const uint8 *data, size_t len, uint8 *digest)
 #define KM_B64_SOURCE(p) ((const char *) (p))
 #endif
 
+/* index_beginscan takes scan instrumentation from 18 */
+#if PG_VERSION_NUM >= 180000
+#define KmIndexBeginScan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan(heap, index, snapshot, NULL, nkeys, norderbys)
+#else
+#define KmIndexBeginScan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan(heap, index, snapshot, nkeys, norderbys)
+#endif
+
 /* reserving our setting prefix: renamed in 15 */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)

@@ -228,21 +228,31 @@ CheckOneRowContext(FunctionCallInfo fcinfo)
  *
  * generate_key and verify_key return TABLE(...) but always exactly one row;
  * materialize mode needs no state between calls.  The caller has passed
- * CheckOneRowContext.
+ * CheckOneRowContext.  The result's row type is worked out once per call
+ * site and kept in fn_extra; each call hands the executor a copy, which it
+ * frees.
  */
 void
 ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	template = (TupleDesc) fcinfo->flinfo->fn_extra;
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	MemoryContext oldcxt;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	if (template == NULL)
+	{
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		template = CreateTupleDescCopy(tupdesc);
+		MemoryContextSwitchTo(oldcxt);
+		fcinfo->flinfo->fn_extra = template;
+	}
 
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	tupdesc = CreateTupleDescCopy(tupdesc);
+	tupdesc = CreateTupleDescCopy(template);
 	store = tuplestore_begin_heap(false, false, work_mem);
 	tuplestore_putvalues(store, tupdesc, values, nulls);
 	MemoryContextSwitchTo(oldcxt);

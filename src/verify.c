@@ -7,13 +7,30 @@
  * here is "malformed" and is never looked up, so a leaked hash cannot be
  * used to authenticate.  Nothing is written and nothing is locked.
  *
+ * This is the hot path, so it reads the key through the primary key index
+ * directly instead of running a query through SPI: one index probe in the
+ * caller's snapshot, no executor start-up.  There is no query text here for
+ * a search_path to influence.
+ *
  *-------------------------------------------------------------------------
  */
 #include "keymgmt.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/pg_type.h"
+#include "catalog/namespace.h"
+#include "compat.h"
+#include "executor/tuptable.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(verify_key);
@@ -25,11 +42,100 @@ enum
 	V_EXPIRES, V_METADATA, V_NCOLUMNS
 };
 
-static SPIPlanPtr verify_plan = NULL;
+/* the columns of keymgmt.keys that verify_key reads, by output column */
+static const char *const key_columns[V_NCOLUMNS] = {
+	[V_USER_ID] = "user_id",
+	[V_TEAM_ID] = "team_id",
+	[V_ORGANIZATION_ID] = "organization_id",
+	[V_EXPIRES] = "expires",
+	[V_METADATA] = "metadata",
+};
 
-#define VERIFY_SQL \
-	"SELECT k.blocked, k.user_id, k.team_id, k.organization_id, k.expires," \
-	" k.metadata FROM keymgmt.keys k WHERE k.token OPERATOR(pg_catalog.=) $1"
+/* attribute numbers in keymgmt.keys, looked up once per table OID */
+static Oid	attnums_relid = InvalidOid;
+static AttrNumber attnum_blocked;
+static AttrNumber attnums[V_NCOLUMNS];
+
+/*
+ * LookupAttnums
+ *	  Find the columns by name, once for each incarnation of keymgmt.keys
+ *	  (DROP and CREATE EXTENSION give it a new OID).
+ */
+static void
+LookupAttnums(Oid relid)
+{
+	int			i;
+
+	if (relid == attnums_relid)
+		return;
+	attnum_blocked = get_attnum(relid, "blocked");
+	for (i = 0; i < V_NCOLUMNS; i++)
+		attnums[i] = key_columns[i] ? get_attnum(relid, key_columns[i])
+			: InvalidAttrNumber;
+	attnums_relid = relid;
+}
+
+/*
+ * FindKey
+ *	  Probe keymgmt.keys' primary key for token in the active snapshot.
+ *
+ * Fills the output columns it owns (copied out of the buffer) and *blocked,
+ * and returns whether the key exists.  Locks are AccessShareLock, kept to
+ * the end of the transaction as a query's would be.
+ */
+static bool
+FindKey(Datum token, Datum *values, bool *nulls, bool *blocked)
+{
+	Oid			relid = get_relname_relid("keys",
+										  get_namespace_oid("keymgmt", false));
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+	int			i;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "keymgmt: table keymgmt.keys does not exist");
+	LookupAttnums(relid);
+
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, token);
+	key.sk_collation = index->rd_indcollation[0];
+	scan = KmIndexBeginScan(rel, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		slot_getallattrs(slot);
+		*blocked = DatumGetBool(slot->tts_values[attnum_blocked - 1]);
+		for (i = 0; i < V_NCOLUMNS; i++)
+		{
+			Form_pg_attribute att;
+
+			if (attnums[i] == InvalidAttrNumber)
+				continue;
+			att = TupleDescAttr(desc, attnums[i] - 1);
+			nulls[i] = slot->tts_isnull[attnums[i] - 1];
+			if (!nulls[i])
+				values[i] = datumCopy(slot->tts_values[attnums[i] - 1],
+									  att->attbyval, att->attlen);
+		}
+	}
+
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
 
 /*
  * verify_key(key text) RETURNS TABLE(valid, status, token, user_id, team_id,
@@ -46,6 +152,7 @@ verify_key(PG_FUNCTION_ARGS)
 	bool		nulls[V_NCOLUMNS];
 	ParsedKey	key;
 	const char *status;
+	bool		blocked;
 
 	CheckOneRowContext(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -58,49 +165,19 @@ verify_key(PG_FUNCTION_ARGS)
 		status = "malformed";
 	else
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1];
-		int			ret;
-
 		values[V_TOKEN] = CStringGetTextDatum(key.token);
 		nulls[V_TOKEN] = false;
 
-		SPI_connect();
-		args[0] = values[V_TOKEN];
-		ret = SPI_execute_plan(KeptPlan(&verify_plan, VERIFY_SQL, 1, argtypes),
-							   args, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "keymgmt: verifying a key failed: %s",
-				 SPI_result_code_string(ret));
-
-		if (SPI_processed == 0)
+		if (!FindKey(values[V_TOKEN], values, nulls, &blocked))
 			status = "not_found";
+		else if (blocked)
+			status = "blocked";
+		else if (!nulls[V_EXPIRES] &&
+				 DatumGetTimestampTz(values[V_EXPIRES]) <=
+				 GetCurrentTransactionStartTimestamp())
+			status = "expired";
 		else
-		{
-			HeapTuple	row = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int			i;
-
-			for (i = V_USER_ID; i <= V_METADATA; i++)
-			{
-				values[i] = SPI_getbinval(row, desc, i - V_USER_ID + 2, &nulls[i]);
-				if (!nulls[i])
-					values[i] = SPI_datumTransfer(values[i],
-												  TupleDescAttr(desc, i - V_USER_ID + 1)->attbyval,
-												  TupleDescAttr(desc, i - V_USER_ID + 1)->attlen);
-			}
-
-			if (DatumGetBool(SPI_getbinval(row, desc, 1, &isnull)))
-				status = "blocked";
-			else if (!nulls[V_EXPIRES] &&
-					 DatumGetTimestampTz(values[V_EXPIRES]) <=
-					 GetCurrentTransactionStartTimestamp())
-				status = "expired";
-			else
-				status = "valid";
-		}
-		SPI_finish();
+			status = "valid";
 	}
 
 	values[V_VALID] = BoolGetDatum(strcmp(status, "valid") == 0);
