@@ -14,29 +14,12 @@ KEYMGMT_PACKAGES=(
 	clang-14 libclang-rt-14-dev libssl-dev sqlsmith valgrind
 )
 
-keymgmt_install_packages() {
-	local missing=()
-	local p
-	for p in "${KEYMGMT_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-			|| missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "keymgmt: missing packages: ${missing[*]} (install them as root)" >&2
-		exit 1
-	fi
-	echo "keymgmt: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 keymgmt_build_and_install() {
 	export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 	make -s PG_CONFIG="$PG_CONFIG"
 	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
-keymgmt_install_packages
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
+install_packages keymgmt "${KEYMGMT_PACKAGES[@]}"
 keymgmt_build_and_install

@@ -18,26 +18,9 @@ FUZZ_RUNS=${FUZZ_RUNS:-2000000}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev libssl-dev postgresql-server-dev-15)
 
-# the same as tools/bootstrap.sh, for this script's packages only: it needs
-# no server and must not build or install the extension
-fuzz_install_packages() {
-	local missing=()
-	local p
-	for p in "${FUZZ_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-			|| missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "fuzz: missing packages: ${missing[*]} (install them as root)" >&2
-		exit 1
-	fi
-	echo "fuzz: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-fuzz_install_packages
+# it needs no server and must not build or install the extension
+source tools/packages.sh
+install_packages fuzz "${FUZZ_PACKAGES[@]}"
 
 dir=$(mktemp -d /tmp/keymgmt-fuzz.XXXXXX)
 keep=no

@@ -39,25 +39,8 @@ db=keymgmt_smith
 role=keymgmt_smith
 SMITH_PACKAGES=(sqlsmith postgresql-client-15)
 
-# the same as tools/bootstrap.sh, for this script's packages only
-smith_install_packages() {
-	local missing=()
-	local p
-	for p in "${SMITH_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-			|| missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "sqlsmith: missing packages: ${missing[*]} (install them as root)" >&2
-		exit 1
-	fi
-	echo "sqlsmith: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-smith_install_packages
+source tools/packages.sh
+install_packages sqlsmith "${SMITH_PACKAGES[@]}"
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
