@@ -25,3 +25,8 @@ include $(PGXS)
 .PHONY: prove
 prove:
 	pg_prove --failures test/pgtap/*.sql
+
+# The benchmark against the alternatives (bench/run.sh; not part of the tests).
+.PHONY: bench
+bench:
+	bash bench/run.sh

@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# bench/run.sh -- keymgmt against what users would use instead, measured side
+# by side in one run (`make bench` runs this).
+#
+#   bash bench/run.sh             # the full run, about 25 minutes
+#   QUICK=1 bash bench/run.sh     # a shake-out, about 2 minutes
+#
+# As root on Debian 12 it installs what is missing (postgresql-15, its
+# contrib and server headers, gnuplot-nox), builds and installs keymgmt from
+# this work tree, starts a throwaway cluster as the postgres user in a
+# temporary directory with bench/postgresql.conf, loads keys, runs the pgbench
+# workloads in bench/workloads/, and writes bench/results.md and
+# bench/tps.png.  The cluster is removed at the end; the raw pgbench logs stay
+# in the temporary directory it names.
+#
+# Knobs (environment):
+#   BENCH_SIZES        key counts, ascending            (10000 100000 1000000)
+#   BENCH_SWEEP_SIZES  key counts measured at every BENCH_CLIENTS (100000);
+#                      the others at BENCH_EDGE_CLIENTS only
+#   BENCH_CLIENTS      client counts of the sweep       (1 2 4 8)
+#   BENCH_EDGE_CLIENTS client counts at the other sizes (1 8)
+#   BENCH_REPS         runs of each figure; the median is reported (3)
+#   BENCH_SECONDS      length of one run                (4)
+#   BENCH_INSTALL=0    measure the keymgmt already installed (no make install)
+#   BENCH_OUT          where results.md and tps.png go  (bench/)
+#   BENCH_HUGEPAGES=0  do not reserve huge pages (vm.nr_hugepages) for the run
+#   BENCH_NICE         niceness of the cluster and the clients (-10 as root:
+#                      other work on the machine disturbs the runs less)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOP=$PWD
+BENCH=$TOP/bench
+
+if [ "${QUICK:-0}" = 1 ]; then
+	: "${BENCH_SIZES:=10000 100000}" "${BENCH_SWEEP_SIZES:=10000}"
+	: "${BENCH_CLIENTS:=1 2 8}" "${BENCH_EDGE_CLIENTS:=1 8}"
+	: "${BENCH_REPS:=1}" "${BENCH_SECONDS:=2}"
+fi
+SIZES=$(printf '%s\n' ${BENCH_SIZES:-10000 100000 1000000} | sort -n | tr '\n' ' ')
+SWEEP_SIZES=" ${BENCH_SWEEP_SIZES:-100000} "
+CLIENTS=${BENCH_CLIENTS:-1 2 4 8}
+EDGE_CLIENTS=${BENCH_EDGE_CLIENTS:-1 8}
+REPS=${BENCH_REPS:-3}
+DURATION=${BENCH_SECONDS:-4}
+OUT=${BENCH_OUT:-$BENCH}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PYTHON=/usr/bin/python3
+
+# the highest client count: block runs there are sampled for wait events
+MAX_CLIENTS=$(printf '%s\n' $CLIENTS $EDGE_CLIENTS | sort -n | tail -1)
+
+say() { printf '%s\n' "bench: $*"; }
+
+# ---------------------------------------------------------------- packages
+install_packages() {
+	local need=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-contrib
+				gnuplot-nox python3)
+	local missing=() p
+	for p in "${need[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+			|| missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		say "missing packages: ${missing[*]} (install them as root)" >&2
+		exit 1
+	fi
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+install_packages
+
+if [ "${BENCH_INSTALL:-1}" = 1 ]; then
+	say "building and installing keymgmt from $TOP"
+	make -s PG_CONFIG="$PG_CONFIG"
+	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+fi
+
+PGBIN=$("$PG_CONFIG" --bindir)
+SO=$("$PG_CONFIG" --pkglibdir)/keymgmt.so
+[ -f "$SO" ] || { say "keymgmt is not installed ($SO)"; exit 1; }
+
+# Everything started from here on (the server, pgbench, psql) inherits this.
+NICENESS=${BENCH_NICE:-$([ "$(id -u)" -eq 0 ] && echo -10 || echo 0)}
+renice -n "$NICENESS" -p $$ >/dev/null
+
+# ----------------------------------------------------------------- cluster
+WORK=$(mktemp -d /tmp/keymgmt-bench.XXXXXX)
+chmod 755 "$WORK"
+LOGS=$WORK/logs
+PGDIR=$WORK/pg
+mkdir -p "$LOGS" "$PGDIR"
+if [ "$(id -u)" -eq 0 ]; then
+	chown postgres: "$PGDIR"
+	AS_PG=(runuser -u postgres --)
+else
+	AS_PG=()
+fi
+
+export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres PGDATABASE=bench
+unset PGOPTIONS PGSERVICE PGPASSWORD || true
+
+cleanup() {
+	local rc=$?
+	if [ -f "$PGDIR/data/postmaster.pid" ]; then
+		"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$PGDIR"
+	if [ -n "${OLD_NR_HUGEPAGES:-}" ]; then
+		echo "$OLD_NR_HUGEPAGES" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+	fi
+	[ -n "${SAMPLER_PID:-}" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+	say "raw pgbench logs: $LOGS"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "throwaway cluster in $PGDIR"
+"${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust -E UTF8 \
+	--locale=C --no-sync >"$LOGS/initdb.log" 2>&1
+{
+	echo
+	echo "# ---- bench/run.sh"
+	echo "listen_addresses = ''"
+	echo "unix_socket_directories = '$PGDIR'"
+	echo "port = $PGPORT"
+	cat "$BENCH/postgresql.conf"
+} >>"$PGDIR/data/postgresql.conf"
+
+# Huge pages for the shared memory.  Without them every new backend maps the
+# shared memory 4 kB page by page as it first touches it, and pgbench opens
+# fresh connections for every run: a run at 8 clients then spends its first
+# seconds in page faults (a bare SELECT ramps from 6k to 22k calls/s over 10 s
+# on the 2-core machine this was written on; with huge pages it is at 23k from
+# the first second).  A gateway's pooled connections are past that, so the
+# benchmark measures the steady state.  As root it reserves what is missing
+# (vm.nr_hugepages) for the run and gives it back at the end.
+HUGE=off
+NEED_HP=$("${AS_PG[@]}" "$PGBIN/postgres" -D "$PGDIR/data" -C shared_memory_size_in_huge_pages 2>/dev/null || echo 0)
+hp_free() { awk '/^HugePages_Free:/ {print $2}' /proc/meminfo; }
+if [ "${BENCH_HUGEPAGES:-1}" = 1 ] && [ "${NEED_HP:-0}" -gt 0 ]; then
+	if [ "$(hp_free)" -lt "$NEED_HP" ] && [ -w /proc/sys/vm/nr_hugepages ]; then
+		OLD_NR_HUGEPAGES=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((OLD_NR_HUGEPAGES + NEED_HP - $(hp_free))) >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+	fi
+	if [ "$(hp_free)" -ge "$NEED_HP" ]; then
+		HUGE=on
+	else
+		say "warning: cannot have $NEED_HP huge pages; runs at 2 or more clients will include each new connection's page faults"
+	fi
+fi
+echo "huge_pages = $HUGE" >>"$PGDIR/data/postgresql.conf"
+"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w start >/dev/null
+
+psql_() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+q() { psql_ -At -F ' ' -c "$1"; }
+
+psql_ -d postgres -c "CREATE DATABASE bench"
+psql_ -c "CREATE EXTENSION keymgmt" -c "CREATE EXTENSION pg_prewarm" \
+	-f "$BENCH/reference.sql" -f "$BENCH/harness.sql" >/dev/null
+
+# ------------------------------------------------------------ what was run
+lscpu_field() { lscpu | sed -n "s/^$1: *//p" | head -1; }
+{
+	echo "started=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "cpu=$(lscpu_field 'Model name')"
+	echo "cores=$(nproc)"
+	echo "hypervisor=$(lscpu_field 'Hypervisor vendor')"
+	echo "ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+	echo "kernel=$(uname -sr)"
+	echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "pg_version=$(q 'SELECT version()')"
+	echo "pgbench=$("$PGBIN/pgbench" --version)"
+	echo "git_head=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "git_dirty=$(git -C "$TOP" status --porcelain -- src sql keymgmt.control 2>/dev/null | wc -l)"
+	if [ "${BENCH_INSTALL:-1}" = 1 ]; then
+		echo "installed=built and installed from the work tree by this run"
+	else
+		echo "installed=the build already installed (BENCH_INSTALL=0)"
+	fi
+	echo "so_sha256=$(sha256sum "$SO" | cut -c1-16)"
+	echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "sizes=$SIZES"
+	echo "sweep_sizes=$SWEEP_SIZES"
+	echo "clients=$CLIENTS"
+	echo "edge_clients=$EDGE_CLIENTS"
+	echo "max_clients=$MAX_CLIENTS"
+	echo "reps=$REPS"
+	echo "seconds=$DURATION"
+	echo "quick=${QUICK:-0}"
+	echo "nice=$NICENESS"
+	echo "huge_pages=$HUGE"
+	echo "huge_pages_count=$NEED_HP"
+} >"$WORK/meta.txt"
+cp "$BENCH/postgresql.conf" "$WORK/postgresql.conf"
+
+# ------------------------------------------------------------------- plan
+# One line per pgbench run: size workload implementation clients rep.
+# For each key count, for each repetition, for each client count, every
+# workload and every implementation in turn: drift hits them all alike.
+impls() {	# workload clients
+	case $1 in
+	block)
+		echo keymgmt keymgmt-nonotify plpgsql litellm floor
+		[ "$2" = "$MAX_CLIENTS" ] && echo plpgsql-nonotify
+		;;
+	verify) echo keymgmt plpgsql bare select1 ;;
+	verify10) echo keymgmt plpgsql bare ;;
+	esac
+}
+PLAN=$WORK/plan.txt
+: >"$PLAN"
+for size in $SIZES; do
+	if [[ $SWEEP_SIZES == *" $size "* ]]; then cl=$CLIENTS; else cl=$EDGE_CLIENTS; fi
+	for rep in $(seq "$REPS"); do
+		for c in $cl; do
+			for wl in block verify verify10; do
+				for impl in $(impls $wl "$c"); do
+					echo "$size $wl $impl $c $rep" >>"$PLAN"
+				done
+			done
+		done
+	done
+done
+TOTAL=$(wc -l <"$PLAN")
+if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
+	say "warning: load average $(cut -d' ' -f1-3 /proc/loadavg) before the start; other processes" \
+		"will share the $(nproc) cores, and results.md will say how much they took"
+fi
+say "$TOTAL runs of ${DURATION}s: key counts $SIZES(all of $CLIENTS clients at$SWEEP_SIZES, else $EDGE_CLIENTS), median of $REPS"
+
+RESULTS=$WORK/results.csv
+echo "size,workload,impl,clients,rep,tps,latency_ms,xacts,failed,audit_rows,wal_bytes,other_cores" >"$RESULTS"
+mkdir -p "$WORK/waits"
+
+# ------------------------------------------------------------------- runs
+prepare_size() {	# load keys up to $1, then the same starting state for every size
+	local size=$1 t0
+	t0=$(date +%s)
+	if [ "$LOADED" -lt "$size" ]; then
+		q "SELECT bench_harness.load_keys($((LOADED + 1)), $size)" >/dev/null
+		LOADED=$size
+	fi
+	psql_ -c "UPDATE keymgmt.keys SET blocked = false WHERE blocked" \
+		-c "TRUNCATE keymgmt.audit_log" \
+		-c "VACUUM (ANALYZE) keymgmt.keys" \
+		-c "VACUUM (ANALYZE) keymgmt.audit_log" \
+		-c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'keymgmt' AND c.relkind IN ('r', 'i')" \
+		-c "CHECKPOINT" >/dev/null
+	say "$size keys loaded and warm ($(( $(date +%s) - t0 ))s; keys table $(q "SELECT pg_size_pretty(pg_table_size('keymgmt.keys'))"))"
+}
+
+# CPU accounting, to tell how much else ran on the machine during a run:
+# "<busy ticks of the whole machine> <ticks of this benchmark>", where the
+# benchmark is our postmaster and its children (live ones, and those it has
+# reaped) and this shell's reaped children (pgbench, psql).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_snap() {
+	local pm f line pid bench=0 a
+	pm=$(head -1 "$PGDIR/data/postmaster.pid")
+	read -r -a a </proc/stat
+	local busy=$((a[1] + a[2] + a[3] + a[6] + a[7]))
+	for f in /proc/[0-9]*/stat; do
+		{ read -r line <"$f"; } 2>/dev/null || continue
+		read -r -a a <<<"${line##*) }"
+		pid=${f#/proc/}; pid=${pid%/stat}
+		if [ "$pid" = "$pm" ] || [ "$pid" = "$$" ]; then
+			bench=$((bench + a[11] + a[12] + a[13] + a[14]))
+		elif [ "${a[1]}" = "$pm" ]; then
+			bench=$((bench + a[11] + a[12]))
+		fi
+	done
+	echo "$busy $bench"
+}
+
+fmt_elapsed() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+
+run_one() {	# size workload impl clients rep
+	local size=$1 wl=$2 impl=$3 c=$4 rep=$5
+	local script unknown=0 opts="" write=0 changes=1 j=$(($4 < 2 ? 1 : 2))
+	local tag="$size-$wl-$impl-c$c-r$rep"
+	local log=$LOGS/$tag.log
+	local lsn0 id0 wal rows sampler=0
+
+	case $wl in
+	block) script=block-${impl%-nonotify}.sql; write=1; changes=2 ;;
+	verify) script=verify-$impl.sql ;;
+	verify10) script=verify-$impl.sql; unknown=10 ;;
+	esac
+	[[ $impl == *-nonotify ]] && opts="-c keymgmt.notify=off"
+
+	[ $write = 1 ] && q "CHECKPOINT" >/dev/null
+	read -r lsn0 id0 < <(q "SELECT pg_current_wal_lsn(), COALESCE(max(id), 0) FROM keymgmt.audit_log")
+
+	if [ $write = 1 ] && [ "$c" = "$MAX_CLIENTS" ]; then
+		sampler=1
+		( sleep 0.5
+		  q "SELECT * FROM bench_harness.sample_waits($(awk -v d="$DURATION" 'BEGIN {print (d > 1.5 ? d - 1 : 0.5)}'))" \
+			>"$WORK/waits/$tag.txt" ) &
+		SAMPLER_PID=$!
+	fi
+
+	local busy0 bench0 busy1 bench1 ms0 ms1
+	read -r busy0 bench0 < <(cpu_snap)
+	ms0=$(date +%s%3N)
+	if ! PGOPTIONS="$opts" "$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" \
+			--random-seed=$((1000 * rep + c)) -D nkeys="$size" -D unknown="$unknown" \
+			-f "$BENCH/workloads/$script" >"$log" 2>&1; then
+		say "pgbench failed ($tag); the end of its log:"
+		tail -20 "$log"
+		exit 1
+	fi
+	if [ $sampler = 1 ]; then wait "$SAMPLER_PID"; SAMPLER_PID=; fi
+	ms1=$(date +%s%3N)
+	read -r busy1 bench1 < <(cpu_snap)
+	# cores used by everything else on the machine during the run
+	local other
+	other=$(awk -v b=$((busy1 - busy0 - bench1 + bench0)) -v hz="$CLK_TCK" -v ms=$((ms1 - ms0)) \
+		'BEGIN {o = b / hz / (ms / 1000); printf "%.2f", (o < 0 ? 0 : o)}')
+
+	read -r wal rows < <(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0'), COALESCE(max(id), 0) - $id0 FROM keymgmt.audit_log")
+	[ $write = 1 ] && q "UPDATE keymgmt.keys SET blocked = false WHERE blocked" >/dev/null
+
+	local tps lat xacts failed
+	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log")
+	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$log")
+	xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
+	if [ -z "$tps" ] || [ -z "$lat" ]; then
+		say "cannot read pgbench's result ($log)"; exit 1
+	fi
+	echo "$size,$wl,$impl,$c,$rep,$tps,$lat,$xacts,${failed:-0},$rows,$wal,$other" >>"$RESULTS"
+
+	DONE=$((DONE + 1))
+	local now elapsed left unit
+	now=$(date +%s); elapsed=$((now - T0))
+	left=$(( elapsed * (TOTAL - DONE) / DONE ))
+	if [ $write = 1 ]; then unit="changes/s"; else unit="calls/s"; fi
+	printf 'bench: [%3d/%d %s, ~%s left] %7s keys %-8s %-16s %d cl rep %d: %9.0f %-9s %7.3f ms  (others: %s cores)\n' \
+		"$DONE" "$TOTAL" "$(fmt_elapsed $elapsed)" "$(fmt_elapsed $left)" \
+		"$size" "$wl" "$impl" "$c" "$rep" \
+		"$(awk -v t="$tps" -v m=$changes 'BEGIN {print t * m}')" "$unit" \
+		"$(awk -v l="$lat" -v m=$changes 'BEGIN {print l / m}')" "$other"
+}
+
+LOADED=0
+DONE=0
+T0=$(date +%s)
+current=
+while read -r -u 3 size wl impl c rep; do
+	if [ "$size" != "$current" ]; then
+		prepare_size "$size"
+		current=$size
+	fi
+	run_one "$size" "$wl" "$impl" "$c" "$rep"
+done 3<"$PLAN"
+
+{
+	echo "finished=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "elapsed=$(fmt_elapsed $(( $(date +%s) - T0 )))"
+	echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >>"$WORK/meta.txt"
+
+mkdir -p "$OUT"
+"$PYTHON" "$BENCH/report.py" "$WORK" "$OUT"
+say "wrote $OUT/results.md and $OUT/tps.png in $(fmt_elapsed $(( $(date +%s) - T0 )))"

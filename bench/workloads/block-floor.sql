@@ -1,0 +1,6 @@
+-- block/unblock, the floor: one bare statement per change -- read the row, update it,
+-- insert the same audit row (before value included) -- no lock, no checks, no notification.
+-- One pgbench transaction = one block and one unblock of the same random key = 2 changes.
+\set i random(1, :nkeys)
+WITH o AS (SELECT k.token, to_jsonb(k) AS before FROM keymgmt.keys k WHERE k.token = encode(sha256(convert_to('sk-bench-' || :i, 'UTF8')), 'hex')), u AS (UPDATE keymgmt.keys k SET blocked = true, updated_at = now(), updated_by = session_user FROM o WHERE k.token = o.token RETURNING k.token, o.before) INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id, changed_by, db_role, before_value, updated_values) SELECT 'key', now(), 'blocked', u.token, session_user, session_user, u.before, '{"blocked": true}' FROM u;
+WITH o AS (SELECT k.token, to_jsonb(k) AS before FROM keymgmt.keys k WHERE k.token = encode(sha256(convert_to('sk-bench-' || :i, 'UTF8')), 'hex')), u AS (UPDATE keymgmt.keys k SET blocked = false, updated_at = now(), updated_by = session_user FROM o WHERE k.token = o.token RETURNING k.token, o.before) INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id, changed_by, db_role, before_value, updated_values) SELECT 'key', now(), 'unblocked', u.token, session_user, session_user, u.before, '{"blocked": false}' FROM u;
