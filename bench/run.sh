@@ -52,25 +52,9 @@ MAX_CLIENTS=$(printf '%s\n' $CLIENTS $EDGE_CLIENTS | sort -n | tail -1)
 say() { printf '%s\n' "bench: $*"; }
 
 # ---------------------------------------------------------------- packages
-install_packages() {
-	local need=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-contrib
-				gnuplot-nox python3)
-	local missing=() p
-	for p in "${need[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-			|| missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		say "missing packages: ${missing[*]} (install them as root)" >&2
-		exit 1
-	fi
-	say "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-install_packages
+source "$TOP/tools/packages.sh"
+install_packages bench make gcc postgresql-15 postgresql-server-dev-15 \
+	postgresql-contrib gnuplot-nox python3
 
 if [ "${BENCH_INSTALL:-1}" = 1 ]; then
 	say "building and installing keymgmt from $TOP"
@@ -87,13 +71,21 @@ NICENESS=${BENCH_NICE:-$([ "$(id -u)" -eq 0 ] && echo -10 || echo 0)}
 renice -n "$NICENESS" -p $$ >/dev/null
 
 # ----------------------------------------------------------------- cluster
+# Two benchmarks on the same cores measure each other: refuse to start a second.
+for pidfile in /tmp/keymgmt-bench.*/pg/data/postmaster.pid; do
+	[ -f "$pidfile" ] || continue
+	if kill -0 "$(head -1 "$pidfile")" 2>/dev/null; then
+		say "another benchmark is running (${pidfile%/pg/data/postmaster.pid}); wait for it to end"
+		exit 1
+	fi
+done
 WORK=$(mktemp -d /tmp/keymgmt-bench.XXXXXX)
 chmod 755 "$WORK"
 LOGS=$WORK/logs
 PGDIR=$WORK/pg
 mkdir -p "$LOGS" "$PGDIR"
 if [ "$(id -u)" -eq 0 ]; then
-	chown postgres: "$PGDIR"
+	chown postgres: "$PGDIR" "$LOGS"
 	AS_PG=(runuser -u postgres --)
 else
 	AS_PG=()
@@ -153,7 +145,11 @@ if [ "${BENCH_HUGEPAGES:-1}" = 1 ] && [ "${NEED_HP:-0}" -gt 0 ]; then
 	fi
 fi
 echo "huge_pages = $HUGE" >>"$PGDIR/data/postgresql.conf"
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w start >/dev/null
+if ! "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$LOGS/server.log" -w start >/dev/null; then
+	say "the server did not start; the end of its log:"
+	tail -5 "$LOGS/server.log"
+	exit 1
+fi
 
 psql_() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 q() { psql_ -At -F ' ' -c "$1"; }
@@ -201,6 +197,8 @@ cp "$BENCH/postgresql.conf" "$WORK/postgresql.conf"
 # One line per pgbench run: size workload implementation clients rep.
 # For each key count, for each repetition, for each client count, every
 # workload and every implementation in turn: drift hits them all alike.
+# Each repetition starts the implementations at a different one, so none is
+# always the first after a checkpoint or after the block runs.
 impls() {	# workload clients
 	case $1 in
 	block)
@@ -211,6 +209,14 @@ impls() {	# workload clients
 	verify10) echo keymgmt plpgsql bare ;;
 	esac
 }
+rotate() {	# n words...: the words, starting at the n-th
+	local n=$1 i
+	shift
+	local w=("$@")
+	for ((i = 0; i < ${#w[@]}; i++)); do
+		echo "${w[$(((i + n) % ${#w[@]}))]}"
+	done
+}
 PLAN=$WORK/plan.txt
 : >"$PLAN"
 for size in $SIZES; do
@@ -218,7 +224,7 @@ for size in $SIZES; do
 	for rep in $(seq "$REPS"); do
 		for c in $cl; do
 			for wl in block verify verify10; do
-				for impl in $(impls $wl "$c"); do
+				for impl in $(rotate $((rep - 1)) $(impls $wl "$c")); do
 					echo "$size $wl $impl $c $rep" >>"$PLAN"
 				done
 			done
@@ -291,8 +297,18 @@ run_one() {	# size workload impl clients rep
 	verify10) script=verify-$impl.sql; unknown=10 ;;
 	esac
 	[[ $impl == *-nonotify ]] && opts="-c keymgmt.notify=off"
+	# a fixed seed of its own for every run: the same from one benchmark run
+	# to the next, but no implementation updates the keys (and so the pages)
+	# that the one before it has just updated
+	local seed
+	seed=$(printf '%s' "$tag" | cksum | cut -d' ' -f1)
 
-	[ $write = 1 ] && q "CHECKPOINT" >/dev/null
+	# every write run starts from the same state: an empty audit log (it
+	# would otherwise grow through the runs, and its index with it) and a
+	# checkpoint (each run pays the same full-page images)
+	if [ $write = 1 ]; then
+		psql_ -c "TRUNCATE keymgmt.audit_log" -c "CHECKPOINT" >/dev/null
+	fi
 	read -r lsn0 id0 < <(q "SELECT pg_current_wal_lsn(), COALESCE(max(id), 0) FROM keymgmt.audit_log")
 
 	if [ $write = 1 ] && [ "$c" = "$MAX_CLIENTS" ]; then
@@ -307,7 +323,7 @@ run_one() {	# size workload impl clients rep
 	read -r busy0 bench0 < <(cpu_snap)
 	ms0=$(date +%s%3N)
 	if ! PGOPTIONS="$opts" "$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" \
-			--random-seed=$((1000 * rep + c)) -D nkeys="$size" -D unknown="$unknown" \
+			--random-seed="$seed" -D nkeys="$size" -D unknown="$unknown" \
 			-f "$BENCH/workloads/$script" >"$log" 2>&1; then
 		say "pgbench failed ($tag); the end of its log:"
 		tail -20 "$log"
