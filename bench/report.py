@@ -234,13 +234,15 @@ w(f"""- **One cluster, one run.** `bench/run.sh` starts a throwaway PostgreSQL c
   the harness (`bench/harness.sql`), and imports keys `sk-bench-1` … `sk-bench-N` straight
   into `keymgmt.keys` (token = SHA-256 of the raw key, as a LiteLLM import would). Key counts
   {', '.join(k_(s) for s in sizes)} are loaded one after the other into the same table;
-  before each, `keymgmt.audit_log` is emptied, both tables are vacuumed and analyzed and
-  pre-warmed into shared_buffers (`pg_prewarm`).
+  before each, both tables are vacuumed and analyzed and pre-warmed into shared_buffers
+  (`pg_prewarm`).
 - **Interleaved.** For each key count, for each repetition, for each client count, every
   workload and every implementation run in turn, so that drift on the machine hits all of
   them alike. Each figure is the median of {meta['reps']} runs of {meta['seconds']} s
-  (`pgbench -n -M prepared -T {meta['seconds']}`, `-j 2` from 2 clients on, a fixed random
-  seed per repetition and client count, so every implementation gets the same keys).
+  (`pgbench -n -M prepared -T {meta['seconds']}`, `-j 2` from 2 clients on). Every run has
+  a fixed random seed of its own (the same in every benchmark run, different for each
+  implementation, so that none updates the keys, and so the pages, that the one before
+  it has just updated), and each repetition starts the round with another implementation.
   Clients {meta['clients'].strip()} at {', '.join(k_(s) for s in sweep if s in sizes) or '–'} keys;
   {meta['edge_clients'].strip()} at the other key counts.
 - **Same tables, same keys, same rows.** Every implementation reads and writes
@@ -271,8 +273,9 @@ w(f"""- **One cluster, one run.** `bench/run.sh` starts a throwaway PostgreSQL c
   - **bare SELECT**: `SELECT blocked, user_id, … FROM keymgmt.keys WHERE token =
     encode(sha256(convert_to($1, 'UTF8')), 'hex')` — no format check, no status.
   - **SELECT 1**: the protocol floor (the same statement in both mixes, measured once).
-{STEADY}- **Every write run starts from a `CHECKPOINT`**, so each one pays the same full-page
-  images; afterwards blocked keys are unblocked. The audit rows a run wrote and the WAL
+{STEADY}- **Every write run starts from the same state**: an empty `keymgmt.audit_log` (it would
+  otherwise grow through the runs, and its index with it) and a `CHECKPOINT` (each run
+  pays the same full-page images); afterwards blocked keys are unblocked. The audit rows a run wrote and the WAL
   it generated are counted (see [sanity](#sanity-every-change-is-real)).
 - **Wait events**: during every block/unblock run at {max_clients} clients, a separate
   session samples `pg_stat_activity` of the pgbench backends every 100 ms.
@@ -385,6 +388,28 @@ for s in sizes:
         w("| other | " + " | ".join(f"{100 * sum(share.get((st, i), 0) for st in rest):.0f}%" for i in present) + " |")
     w("")
 
+w("Why, in numbers: at each key count, the share of the samples in `Lock:object`.")
+w("")
+w("| | " + " | ".join(f"{k_(s)} keys" for s in sizes) + " |")
+w("|---|" + "---:|" * len(sizes))
+for i in ("keymgmt", "keymgmt-nonotify", "plpgsql", "plpgsql-nonotify"):
+    cells = []
+    for s in sizes:
+        tot = sum(waits[(s, i)].values()) if (s, i) in waits else 0
+        cells.append("–" if not tot else f"{100 * waits[(s, i)].get('Lock:object', 0) / tot:.0f}%")
+    w(f"| {NAMES[i]} | " + " | ".join(cells) + " |")
+w("")
+w("A transaction that has queued a notification takes, just before it commits, a lock "
+  "that PostgreSQL uses to keep the notification queue in commit order (`PreCommit_Notify` "
+  "in `src/backend/commands/async.c`: a heavyweight lock on \"database 0\", cluster-wide), "
+  "and holds it until the transaction has ended, that is, across its WAL flush. Notifying "
+  "transactions therefore commit one at a time, each waiting for its own flush, where "
+  "without notifications the commits of several clients share one flush (group commit: "
+  "the `LWLock:WALWrite` waits of the notify-off runs). It is PostgreSQL's cost of a "
+  "transactional NOTIFY, the same for the PL/pgSQL reference, and it grows with the "
+  "number of clients that change keys at the same moment.")
+w("")
+
 w("## Sanity: every change is real")
 w("")
 w("Audit rows written per change counted by pgbench (1.00: every call changed the key and "
@@ -402,6 +427,21 @@ for i in ["keymgmt", "keymgmt-nonotify", "plpgsql", "plpgsql-nonotify", "litellm
             continue
         cells.append(f"{statistics.median(r['audit'] / r['calls'] for r in rs if r['calls']):.2f}")
         cells.append(f"{statistics.median(r['wal'] / r['calls'] for r in rs if r['calls']):,.0f}")
+    w(f"| {NAMES[i]} | " + " | ".join(cells) + " |")
+w("")
+w("WAL bytes per change at every key count (median; every write run starts right after a "
+  "`CHECKPOINT`, so the first change of each page writes its full image: the more keys, "
+  "the fewer changes share a page, and a key's first update after the import finds its page "
+  "full and moves the row, with new index entries):")
+w("")
+w("| implementation | " + " | ".join(f"{k_(s)}, {c} cl." for s in sizes for c in (one, max_clients)) + " |")
+w("|---|" + "---:|" * (2 * len(sizes)))
+for i in ["keymgmt", "keymgmt-nonotify", "plpgsql", "litellm", "floor"]:
+    cells = []
+    for s in sizes:
+        for c in (one, max_clients):
+            rs = [r for r in runs.get((s, "block", i, c), []) if r["calls"]]
+            cells.append("–" if not rs else f"{statistics.median(r['wal'] / r['calls'] for r in rs):,.0f}")
     w(f"| {NAMES[i]} | " + " | ".join(cells) + " |")
 failed = sum(r["failed"] for rs in runs.values() for r in rs)
 w("")

@@ -26,6 +26,10 @@
 #   BENCH_HUGEPAGES=0  do not reserve huge pages (vm.nr_hugepages) for the run
 #   BENCH_NICE         niceness of the cluster and the clients (-10 as root:
 #                      other work on the machine disturbs the runs less)
+
+# The whole script is one compound command, read before any of it runs:
+# editing this file during a run cannot derail the run.
+{
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -309,7 +313,9 @@ run_one() {	# size workload impl clients rep
 	if [ $write = 1 ]; then
 		psql_ -c "TRUNCATE keymgmt.audit_log" -c "CHECKPOINT" >/dev/null
 	fi
-	read -r lsn0 id0 < <(q "SELECT pg_current_wal_lsn(), COALESCE(max(id), 0) FROM keymgmt.audit_log")
+	# audit rows written = how far the audit id sequence moved
+	local seq="COALESCE(pg_sequence_last_value('keymgmt.audit_log_id_seq'), 0)"
+	read -r lsn0 id0 < <(q "SELECT pg_current_wal_lsn(), $seq")
 
 	if [ $write = 1 ] && [ "$c" = "$MAX_CLIENTS" ]; then
 		sampler=1
@@ -337,7 +343,7 @@ run_one() {	# size workload impl clients rep
 	other=$(awk -v b=$((busy1 - busy0 - bench1 + bench0)) -v hz="$CLK_TCK" -v ms=$((ms1 - ms0)) \
 		'BEGIN {o = b / hz / (ms / 1000); printf "%.2f", (o < 0 ? 0 : o)}')
 
-	read -r wal rows < <(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0'), COALESCE(max(id), 0) - $id0 FROM keymgmt.audit_log")
+	read -r wal rows < <(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0'), $seq - $id0")
 	[ $write = 1 ] && q "UPDATE keymgmt.keys SET blocked = false WHERE blocked" >/dev/null
 
 	local tps lat xacts failed
@@ -383,3 +389,5 @@ done 3<"$PLAN"
 mkdir -p "$OUT"
 "$PYTHON" "$BENCH/report.py" "$WORK" "$OUT"
 say "wrote $OUT/results.md and $OUT/tps.png in $(fmt_elapsed $(( $(date +%s) - T0 )))"
+exit
+}
