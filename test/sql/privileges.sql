@@ -15,7 +15,8 @@ SELECT encode(sha256('sk-test-priv-1'::bytea), 'hex') AS tok1 \gset
 --
 -- (d) the catalogs, before anything is granted to anyone
 --
--- every function: SECURITY DEFINER with a fixed search_path
+-- every function: SECURITY DEFINER with a fixed search_path, except
+-- verify_key, which runs no SQL and reads as the table's owner in C
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
        p.proconfig
 FROM pg_proc p WHERE p.pronamespace = 'keymgmt'::regnamespace

@@ -73,5 +73,36 @@ SELECT key_name FROM keymgmt.key_info(upper(encode(sha256('sk-test-verify-blocke
 SELECT * FROM keymgmt.key_info('sk-test-verify-nope');
 SELECT count(*) AS audit_rows FROM keymgmt.audit_log;
 
+-- verify_key is not SECURITY DEFINER: it reads the table as its owner in C.
+-- A role with EXECUTE and no privilege on the table verifies, and is itself
+-- again afterwards, also after an error.
+CREATE ROLE keymgmt_test_verifier;
+GRANT EXECUTE ON FUNCTION keymgmt.verify_key(text) TO keymgmt_test_verifier;
+SET ROLE keymgmt_test_verifier;
+SELECT count(*) FROM keymgmt.keys;
+SELECT current_user, v.valid, v.status, v.user_id
+FROM keymgmt.verify_key('sk-test-verify-ok') v;
+SELECT valid, status FROM keymgmt.verify_key(NULL);
+SELECT current_user;
+RESET ROLE;
+
+-- verify_key keeps keymgmt.keys' OID between calls and looks it up again
+-- when the table changes: renamed away it is missing (42P01), renamed back
+-- it is found
+ALTER TABLE keymgmt.keys RENAME TO keys_renamed;
+SELECT valid, status FROM keymgmt.verify_key('sk-test-verify-ok');
+ALTER TABLE keymgmt.keys_renamed RENAME TO keys;
+SELECT valid, status FROM keymgmt.verify_key('sk-test-verify-ok');
+
+-- and a new extension in the same session is a new table
+DROP EXTENSION keymgmt;
+CREATE EXTENSION keymgmt;
+INSERT INTO keymgmt.keys (token, key_name)
+VALUES (encode(sha256('sk-test-verify-new'::bytea), 'hex'), 'sk-...-new');
+SELECT valid, status FROM keymgmt.verify_key('sk-test-verify-new');
+SELECT valid, status FROM keymgmt.verify_key('sk-test-verify-ok');
+REVOKE ALL ON FUNCTION keymgmt.verify_key(text) FROM keymgmt_test_verifier;
+DROP ROLE keymgmt_test_verifier;
+
 DROP EXTENSION keymgmt;
 DROP SCHEMA keymgmt;
