@@ -2,7 +2,7 @@
 # bench/run.sh -- keymgmt against what users would use instead, measured side
 # by side in one run (`make bench` runs this).
 #
-#   bash bench/run.sh             # the full run, about 25 minutes
+#   bash bench/run.sh             # the full run, about 40 minutes
 #   QUICK=1 bash bench/run.sh     # a shake-out, about 2 minutes
 #
 # As root on Debian 12 it installs what is missing (postgresql-15, its
@@ -19,7 +19,7 @@
 #                      the others at BENCH_EDGE_CLIENTS only
 #   BENCH_CLIENTS      client counts of the sweep       (1 2 4 8)
 #   BENCH_EDGE_CLIENTS client counts at the other sizes (1 8)
-#   BENCH_REPS         runs of each figure; the median is reported (3)
+#   BENCH_REPS         runs of each figure; the median is reported (5)
 #   BENCH_SECONDS      length of one run                (4)
 #   BENCH_INSTALL=0    measure the keymgmt already installed (no make install)
 #   BENCH_OUT          where results.md and tps.png go  (bench/)
@@ -44,7 +44,7 @@ SIZES=$(printf '%s\n' ${BENCH_SIZES:-10000 100000 1000000} | sort -n | tr '\n' '
 SWEEP_SIZES=" ${BENCH_SWEEP_SIZES:-100000} "
 CLIENTS=${BENCH_CLIENTS:-1 2 4 8}
 EDGE_CLIENTS=${BENCH_EDGE_CLIENTS:-1 8}
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 DURATION=${BENCH_SECONDS:-4}
 OUT=${BENCH_OUT:-$BENCH}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
