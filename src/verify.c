@@ -28,17 +28,17 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "miscadmin.h"
 #include "compat.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(verify_key);
@@ -121,8 +121,7 @@ KeysTable(void)
  *
  * Fills the output columns it owns (copied out of the buffer) and *blocked,
  * and returns whether the key exists.  Locks are AccessShareLock, kept to
- * the end of the transaction as a query's would be.  Opening the table may
- * process an invalidation that forgets the kept OID; the table stays open.
+ * the end of the transaction as a query's would be.
  */
 static bool
 FindKey(Oid relid, Datum token, Datum *values, bool *nulls, bool *blocked)
