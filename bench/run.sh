@@ -45,6 +45,8 @@ SWEEP_SIZES=" ${BENCH_SWEEP_SIZES:-100000} "
 CLIENTS=${BENCH_CLIENTS:-1 2 4 8}
 EDGE_CLIENTS=${BENCH_EDGE_CLIENTS:-1 8}
 REPS=${BENCH_REPS:-5}
+# the implementations of the mixed 1-client block run, in its script order
+MIX_IMPLS="keymgmt plpgsql litellm floor"
 DURATION=${BENCH_SECONDS:-4}
 OUT=${BENCH_OUT:-$BENCH}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -233,6 +235,8 @@ for size in $SIZES; do
 				done
 			done
 		done
+		# and once per round: every block implementation in one 1-client run
+		echo "$size blockmix mixed 1 $rep" >>"$PLAN"
 	done
 done
 TOTAL=$(wc -l <"$PLAN")
@@ -295,8 +299,15 @@ run_one() {	# size workload impl clients rep
 	local log=$LOGS/$tag.log
 	local lsn0 id0 wal rows sampler=0
 
+	local scripts=()
 	case $wl in
 	block) script=block-${impl%-nonotify}.sql; write=1; changes=2 ;;
+	blockmix) write=1; changes=2
+		# one client, the scripts drawn at random transaction by transaction:
+		# the WAL flush, whose time varies by a factor of two from one second
+		# to the next on a virtual disk, is shared alike by all of them
+		for script in $MIX_IMPLS; do scripts+=(-f "$BENCH/workloads/block-$script.sql"); done
+		scripts+=(-l --log-prefix="$LOGS/$tag") ;;
 	verify) script=verify-$impl.sql ;;
 	verify10) script=verify-$impl.sql; unknown=10 ;;
 	esac
@@ -328,9 +339,13 @@ run_one() {	# size workload impl clients rep
 	local busy0 bench0 busy1 bench1 ms0 ms1
 	read -r busy0 bench0 < <(cpu_snap)
 	ms0=$(date +%s%3N)
-	if ! PGOPTIONS="$opts" "$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" \
+	local seconds=$DURATION
+	[ ${#scripts[@]} = 0 ] && scripts=(-f "$BENCH/workloads/$script")
+	# the mixed run shares its time among its scripts: three times as long
+	[ "$wl" = blockmix ] && seconds=$((DURATION * 3))
+	if ! PGOPTIONS="$opts" "$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$seconds" \
 			--random-seed="$seed" -D nkeys="$size" -D unknown="$unknown" \
-			-f "$BENCH/workloads/$script" >"$log" 2>&1; then
+			"${scripts[@]}" >"$log" 2>&1; then
 		say "pgbench failed ($tag); the end of its log:"
 		tail -20 "$log"
 		exit 1
@@ -354,7 +369,24 @@ run_one() {	# size workload impl clients rep
 	if [ -z "$tps" ] || [ -z "$lat" ]; then
 		say "cannot read pgbench's result ($log)"; exit 1
 	fi
-	echo "$size,$wl,$impl,$c,$rep,$tps,$lat,$xacts,${failed:-0},$rows,$wal,$other" >>"$RESULTS"
+	if [ "$wl" = blockmix ]; then
+		# per script: transactions/s at one client = 1 / its median latency
+		# (the median: a few flushes of a second's stall weigh nothing)
+		cat "$LOGS/$tag".[0-9]* | "$PYTHON" -c '
+import statistics, sys
+impls = sys.argv[1].split()
+lat = {i: [] for i in range(len(impls))}
+for line in sys.stdin:
+    f = line.split()
+    lat[int(f[3])].append(int(f[2]) / 1000.0)
+for i, name in enumerate(impls):
+    m = statistics.median(lat[i])
+    print(f"{sys.argv[2]},{name},1,{sys.argv[3]},{1000 / m:.3f},{m:.3f},{len(lat[i])},0,,,{sys.argv[4]}")
+' "$MIX_IMPLS" "$size,$wl" "$rep" "$other" >>"$RESULTS"
+		rm -f "$LOGS/$tag".[0-9]*
+	else
+		echo "$size,$wl,$impl,$c,$rep,$tps,$lat,$xacts,${failed:-0},$rows,$wal,$other" >>"$RESULTS"
+	fi
 
 	DONE=$((DONE + 1))
 	local now elapsed left unit
