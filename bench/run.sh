@@ -379,10 +379,12 @@ lat = {i: [] for i in range(len(impls))}
 for line in sys.stdin:
     f = line.split()
     lat[int(f[3])].append(int(f[2]) / 1000.0)
+failed = int(sys.argv[5])   # of the whole run: counted once, on the first
 for i, name in enumerate(impls):
     m = statistics.median(lat[i])
-    print(f"{sys.argv[2]},{name},1,{sys.argv[3]},{1000 / m:.3f},{m:.3f},{len(lat[i])},0,,,{sys.argv[4]}")
-' "$MIX_IMPLS" "$size,$wl" "$rep" "$other" >>"$RESULTS"
+    print(f"{sys.argv[2]},{name},1,{sys.argv[3]},{1000 / m:.3f},{m:.3f},{len(lat[i])},"
+          f"{failed if i == 0 else 0},,,{sys.argv[4]}")
+' "$MIX_IMPLS" "$size,$wl" "$rep" "$other" "${failed:-0}" >>"$RESULTS"
 		rm -f "$LOGS/$tag".[0-9]*
 	else
 		echo "$size,$wl,$impl,$c,$rep,$tps,$lat,$xacts,${failed:-0},$rows,$wal,$other" >>"$RESULTS"
