@@ -17,4 +17,16 @@ source tools/bootstrap.sh
 # results/ as whoever runs this script
 rm -rf results output_iso regression.diffs regression.out
 [ "${1:-}" = quick ] && export KEYMGMT_QUICK=1
-exec pg_virtualenv -v 15 bash test/suites.sh
+KEYMGMT_SUMMARY=$(mktemp)
+export KEYMGMT_SUMMARY
+trap 'rm -f "$KEYMGMT_SUMMARY"' EXIT
+rc=0
+pg_virtualenv -v 15 bash test/suites.sh || rc=$?
+# the last line is the summary, not pg_virtualenv's "Dropping cluster"
+if [ -s "$KEYMGMT_SUMMARY" ]; then
+	cat "$KEYMGMT_SUMMARY"
+else
+	echo "0 passed, 1 failed (the suites did not finish: pg_virtualenv exited with $rc)"
+	[ "$rc" -ne 0 ] || rc=1
+fi
+exit "$rc"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the suites against the server that PG* variables point at
 # (test/run.sh starts one).  Ends with one line "N passed, N failed",
-# counting test files across all suites.
+# counting test files across all suites (and writes it to $KEYMGMT_SUMMARY
+# when that is set).
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -20,9 +21,10 @@ for suite in regress isolation; do
 	rc=0
 	make -s installcheck "$only" > "$suite.log" 2>&1 || rc=$?
 	cat "$suite.log"
-	f=$(grep -cE '\.\.\. FAILED|failed \(ignored\)' "$suite.log")
+	# pg_regress prints "test x ... ok" up to 15 and TAP ("ok 1 - x") from 16
+	f=$(grep -cE '\.\.\. FAILED|failed \(ignored\)|^not ok [0-9]+' "$suite.log")
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1	# it did not even run
-	tally "$suite" "$(grep -cE '\.\.\. ok' "$suite.log")" "$f"
+	tally "$suite" "$(grep -cE '\.\.\. ok|^ok [0-9]+' "$suite.log")" "$f"
 	rm -f "$suite.log"
 done
 for d in regression.diffs output_iso/regression.diffs; do
@@ -72,4 +74,6 @@ if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
 fi
 
 echo "$passed passed, $failed failed"
+# test/run.sh prints it again, after the cluster's teardown has spoken
+[ -n "${KEYMGMT_SUMMARY:-}" ] && echo "$passed passed, $failed failed" >"$KEYMGMT_SUMMARY"
 [ "$failed" -eq 0 ]

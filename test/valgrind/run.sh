@@ -155,6 +155,13 @@ mkdir tree
 (cd "$top" && cp -a Makefile keymgmt.control sql src test "$work/tree/" &&
 	if [ -d expected ]; then cp -a expected "$work/tree/"; fi)
 rm -f tree/src/*.o tree/src/*.bc
+# the server runs as $owner and reads the suppressions: the tree may be in a
+# directory it cannot enter (a clone in /root, mode 0700), the copy is not
+if [ -n "$supp" ]; then
+	cp "$supp" "$work/postgres.supp"
+	chmod 644 "$work/postgres.supp"
+	supp=$work/postgres.supp
+fi
 
 server_pid=
 server_data=
@@ -216,7 +223,10 @@ wait_ready() {	# dir port log seconds
 		if "$bindir/pg_isready" -q -h "$1" -p "$2" -U postgres -d postgres; then
 			return 0
 		fi
-		kill -0 "$server_pid" 2>/dev/null || { tail -20 "$3"; die "the server did not start"; }
+		kill -0 "$server_pid" 2>/dev/null || {
+			tail -20 "$3"
+			die "the server did not start (its output is above and in $3)"
+		}
 		sleep 1
 	done
 	tail -20 "$3"
