@@ -3,8 +3,8 @@
 
 EXTENSION = keymgmt
 MODULE_big = keymgmt
-OBJS = src/keymgmt.o src/token.o src/keys.o src/verify.o src/authority.o src/notify.o
-DATA = sql/keymgmt--1.0.sql
+OBJS = src/keymgmt.o src/token.o src/names.o src/caller.o src/actor.o src/keys.o src/verify.o src/authority.o src/notify.o
+DATA = sql/keymgmt--1.0.sql sql/keymgmt--1.1.sql sql/keymgmt--1.0--1.1.sql
 PGFILEDESC = "keymgmt - API keys managed inside PostgreSQL"
 
 # pg_regress: inputs in test/sql, outputs in the top-level expected/

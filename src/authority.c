@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * authority.c
- *	  Who may change which key, and the admins table behind it.
+ *	  Who may change, create or grant what, and the admins table behind it.
  *
  * Two layers: the database decides who may EXECUTE a function; keymgmt
  * decides what an actor (the actor argument or keymgmt.actor) may do to a
@@ -11,7 +11,9 @@
  * for the change to commit, and a change that starts after a revoke sees it.  A right that
  * was revoked and committed can never authorise a change.
  *
- * Every refusal is 42501 with one shape of message, whoever the caller is.
+ * The same rules decide what an actor may create (a key it could block)
+ * and which admin grants it may make or take back.  Every refusal is 42501
+ * with one shape of message, whoever the caller is.
  *
  *-------------------------------------------------------------------------
  */
@@ -66,33 +68,20 @@ static SPIPlanPtr revoke_plan = NULL;
 	"  FROM del"
 
 /*
- * RequireActor
- *	  42501 when keymgmt.require_actor is on and the change names no actor
- *	  (an empty actor argument names nobody, so it does not count).
- */
-void
-RequireActor(const Actor *actor, const char *what)
-{
-	if (keymgmt_require_actor && (!actor->given || actor->name[0] == '\0'))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("%s needs an actor", what),
-				 errdetail("keymgmt.require_actor is on for this session."),
-				 errhint("Pass the actor argument, or SET LOCAL keymgmt.actor.")));
-}
-
-/*
- * CheckAuthority
- *	  May this actor <verb> this locked key?  Returns, or raises 42501.
+ * CheckScope
+ *	  May this actor <verb> <object> (a key, or an admin grant) of this
+ *	  scope?  Returns, or raises 42501.
  *
- * No actor: the database role is the authority (it had EXECUTE), unless
- * keymgmt.require_actor is on.  An actor may act as a global admin, an admin
- * of the key's team or organization, or, where owner_may, as the key's
- * owner.  Must run inside SPI_connect(), after the key row is locked.
+ * No actor: the database role is the authority (it had EXECUTE), unless an
+ * actor is required (actor.c).  An actor may act as a global admin, an
+ * admin of the scope's team or organization, or, where owner_may, as the
+ * owner named by the scope's user_id.  Must run inside SPI_connect(),
+ * after the key row (if any) is locked.
  */
-void
-CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
-			   const ParsedKey *key, const KeyScope *scope)
+static void
+CheckScope(const Actor *actor, const Caller *caller, const char *what,
+		   const char *verb, const char *object, const char *object_again,
+		   bool owner_may, const char *owner, const KeyScope *scope)
 {
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[3];
@@ -105,7 +94,7 @@ CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
 
 	if (!actor->given)
 	{
-		RequireActor(actor, psprintf("%s_key()", verb));
+		RequireActor(actor, caller, what);
 		return;
 	}
 
@@ -134,12 +123,13 @@ CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
 	/* say what would have been needed, the same way for everybody */
 	who[nwho++] = "a global admin";
 	if (scope->team_id)
-		who[nwho++] = psprintf("an admin of team \"%s\"", scope->team_id);
+		who[nwho++] = psprintf("an admin of team \"%s\"",
+							   ClipForMessage(scope->team_id));
 	if (scope->organization_id)
 		who[nwho++] = psprintf("an admin of organization \"%s\"",
-							   scope->organization_id);
-	if (owner_may && scope->user_id)
-		who[nwho++] = "the key's owner";
+							   ClipForMessage(scope->organization_id));
+	if (owner_may && owner)
+		who[nwho++] = owner;
 
 	initStringInfo(&needed);
 	for (i = 0; i < nwho; i++)
@@ -151,22 +141,61 @@ CheckAuthority(const Actor *actor, const char *verb, bool owner_may,
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("actor \"%s\" may not %s key \"%s\"",
-					NameForMessage(actor->name), verb, key->display),
-			 errdetail("To %s this key, the actor must be %s.", verb, needed.data)));
+			 errmsg("actor \"%s\" may not %s %s",
+					ClipForMessage(actor->name), verb, object),
+			 errdetail("To %s %s, the actor must be %s.", verb, object_again,
+					   needed.data)));
+}
+
+/*
+ * CheckAuthority
+ *	  May this actor <verb> (block, unblock, delete) this locked key?
+ *
+ * owner_may: the key's owner may too (block and delete: a safe direction
+ * when a key leaks; not unblock).
+ */
+void
+CheckAuthority(const Actor *actor, const Caller *caller, const char *verb,
+			   bool owner_may, const ParsedKey *key, const KeyScope *scope)
+{
+	CheckScope(actor, caller, psprintf("%s_key()", verb), verb,
+			   psprintf("key \"%s\"", key->display), "this key",
+			   owner_may, scope->user_id ? "the key's owner" : NULL, scope);
+}
+
+/*
+ * CheckCreateAuthority
+ *	  May this actor create (generate, import) a key of this scope?
+ *
+ * Only a key the actor could block: a global admin any key, an admin of
+ * the new key's team or organization (whoever its owner), anyone else only
+ * a key of their own with no team and no organization.
+ */
+void
+CheckCreateAuthority(const Actor *actor, const Caller *caller,
+					 const char *what, const KeyScope *scope)
+{
+	CheckScope(actor, caller, what, "create", "this key", "this key",
+			   scope->team_id == NULL && scope->organization_id == NULL,
+			   "its owner (user_id = the actor) when it has no team and no organization",
+			   scope);
 }
 
 /*
  * ReadScopeArguments
- *	  user_id, team_id, organization_id of grant_admin / revoke_admin.
+ *	  user_id, team_id, organization_id of grant_admin / revoke_admin into
+ *	  args/nulls and *scope.
  *
  * One admins row is one scope: global (no team, no organization), a team,
- * or an organization.  Empty strings name nothing and are refused.
+ * or an organization.  Empty strings name nothing and are refused; every
+ * id is checked like any name (names.c).
  */
 static void
-ReadScopeArguments(FunctionCallInfo fcinfo, Datum *args, char *nulls)
+ReadScopeArguments(FunctionCallInfo fcinfo, Datum *args, char *nulls,
+				   KeyScope *scope)
 {
 	static const char *const names[3] = {"user_id", "team_id", "organization_id"};
+	char	   *ids[3];
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -181,43 +210,66 @@ ReadScopeArguments(FunctionCallInfo fcinfo, Datum *args, char *nulls)
 
 	for (i = 0; i < 3; i++)
 	{
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		if (!PG_ARGISNULL(i) && VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(i)) == 0)
+		ids[i] = NameArgument(fcinfo, i, names[i]);
+		if (ids[i] != NULL && ids[i][0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s must not be empty", names[i])));
+		nulls[i] = ids[i] ? ' ' : 'n';
+		args[i] = ids[i] ? CStringGetTextDatum(ids[i]) : (Datum) 0;
 	}
-	CheckNotRawKey("user_id", TextDatumGetCString(args[0]));
+	scope->user_id = NULL;		/* nobody owns a grant */
+	scope->team_id = ids[1];
+	scope->organization_id = ids[2];
 }
 
 /*
  * ChangeAdmins
- *	  grant_admin and revoke_admin: one audited, notified change or none.
+ *	  grant_admin and revoke_admin: authority, then one audited, notified
+ *	  change or none.
+ *
+ * With an actor (keymgmt.actor): a global admin may grant or revoke
+ * anything, an admin of a team admin of that team, an admin of an
+ * organization admin of that organization.  The check comes before the
+ * no-op, so an actor that may not grant is refused even for a grant that
+ * exists.
  */
 static Datum
 ChangeAdmins(FunctionCallInfo fcinfo, bool grant)
 {
 	const char *what = grant ? "grant_admin()" : "revoke_admin()";
+	const char *verb = grant ? "grant" : "revoke";
 	const char *action = grant ? "created" : "deleted";
 	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 	TEXTOID, TEXTOID};
 	Datum		args[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Caller		caller;
 	Actor		actor;
+	KeyScope	scope;
+	char	   *object;
 	int			ret;
 	bool		changed;
 
-	ReadScopeArguments(fcinfo, args, nulls);
+	CallerEnter(fcinfo, &caller);
+	ReadScopeArguments(fcinfo, args, nulls, &scope);
 	PreventCommandIfReadOnly(what);	/* also on a standby */
-	ResolveActor(fcinfo, -1, &actor);
-	RequireActor(&actor, what);
+	ResolveActor(fcinfo, -1, &caller, &actor);
+
+	if (scope.team_id)
+		object = psprintf("admin of team \"%s\"", ClipForMessage(scope.team_id));
+	else if (scope.organization_id)
+		object = psprintf("admin of organization \"%s\"",
+						  ClipForMessage(scope.organization_id));
+	else
+		object = "global admin";
 
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[4] = CStringGetTextDatum(actor.name);
-	args[5] = CStringGetTextDatum(CallerRoleName());
+	args[5] = CStringGetTextDatum(CallerRoleName(&caller));
 
 	SPI_connect();
+	CheckScope(&actor, &caller, what, verb, object, object, false, NULL, &scope);
 	if (grant)
 		ret = SPI_execute_plan(KeptPlan(&grant_plan, GRANT_SQL, 6, argtypes),
 							   args, nulls, false, 0);
@@ -231,6 +283,7 @@ ChangeAdmins(FunctionCallInfo fcinfo, bool grant)
 
 	if (changed)
 		NotifyAdminChange(action, TextDatumGetCString(args[0]));
+	CallerLeave(&caller);
 	PG_RETURN_BOOL(changed);
 }
 

@@ -67,6 +67,22 @@ KmSha256(const uint8 *data, size_t len, uint8 *digest)
 	index_beginscan(heap, index, snapshot, nkeys, norderbys)
 #endif
 
+/* the primary key's index: 18 asks whether a deferrable one will do */
+#if PG_VERSION_NUM >= 180000
+#define KmPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel, false)
+#else
+#define KmPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
+/*
+ * Functions that do not return: 18 has pg_noreturn (C11 _Noreturn, before
+ * the declaration) and no longer pg_attribute_noreturn(); before 18 the
+ * attribute may stand in the same place.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
 /* reserving our setting prefix: renamed in 15 */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)

@@ -2,7 +2,7 @@
  *
  * keymgmt.c
  *	  Module load, settings, and the helpers every SQL-callable function
- *	  shares: argument parsing, the actor, kept SPI plans, one-row results.
+ *	  shares: key arguments, kept SPI plans, one-row results.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,14 +19,8 @@
 
 PG_MODULE_MAGIC;
 
-/* keymgmt.actor: who is acting, for transactions that set it (gateways) */
-char	   *keymgmt_actor = NULL;
-
 /* keymgmt.notify: superuser-only switch for cache-invalidation messages */
 bool		keymgmt_notify = true;
-
-/* keymgmt.require_actor: superuser-only; refuse changes that name no actor */
-bool		keymgmt_require_actor = false;
 
 void		_PG_init(void);
 
@@ -37,14 +31,16 @@ void		_PG_init(void);
  * keymgmt.notify and keymgmt.require_actor are PGC_SUSET: a value that a
  * non-superuser SET before the library was loaded is refused (with a
  * warning) when it is defined here, so they stay superuser-only either way.
- * A superuser's ALTER ROLE ... SET keymgmt.require_actor = on is kept.
+ * But then the setting falls back to its default, even where ALTER ROLE ...
+ * SET gave the role another: so require_actor is no security boundary
+ * unless keymgmt is preloaded.  set_actor_required (actor.c) is.
  */
 void
 _PG_init(void)
 {
 	DefineCustomStringVariable("keymgmt.actor",
 							   "Names who is making key changes in this session or transaction.",
-							   "Used when a function's actor argument is null. Empty means the session user.",
+							   "Used when a function's actor argument is null. Empty means none: the calling role acts.",
 							   &keymgmt_actor,
 							   "",
 							   PGC_USERSET,
@@ -109,75 +105,6 @@ ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed key"),
 				 errdetail("A key is \"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\", or a token of 64 hexadecimal digits.")));
-}
-
-/*
- * ResolveActor
- *	  Who is acting: the actor argument when not null (argno < 0: the
- *	  function has none), else keymgmt.actor when set and not empty, else
- *	  the session user, in which case the actor counts as not given.
- */
-void
-ResolveActor(FunctionCallInfo fcinfo, int argno, Actor *actor)
-{
-	actor->given = true;
-	if (argno >= 0 && !PG_ARGISNULL(argno))
-		actor->name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	else if (keymgmt_actor != NULL && keymgmt_actor[0] != '\0')
-		actor->name = pstrdup(keymgmt_actor);
-	else
-	{
-		actor->name = GetUserNameFromId(GetSessionUserId(), false);
-		actor->given = false;
-		return;
-	}
-	CheckNotRawKey("actor", actor->name);
-}
-
-/*
- * CheckNotRawKey
- *	  22023 when an actor or admin user id has the form of a raw key.
- *
- * Actors end up in messages and in the audit log; a gateway that passed
- * the caller's API key as the actor would leak it there.  Not echoed.
- */
-void
-CheckNotRawKey(const char *what, const char *value)
-{
-	if (KeyIsRawForm(value, strlen(value)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be an API key", what),
-				 errdetail("Actors and admins are named by ids such as user ids; this value has the form of a raw key, and raw keys are never stored or shown.")));
-}
-
-/*
- * NameForMessage
- *	  An actor or user id as a message shows it: at most 64 characters.
- */
-char *
-NameForMessage(const char *name)
-{
-	int			len = strlen(name);
-	int			clip = pg_mbcliplen(name, len, 64);
-
-	if (clip >= len)
-		return (char *) name;
-	return psprintf("%.*s...", clip, name);
-}
-
-/*
- * CallerRoleName
- *	  The database role that called us, for audit_log.db_role.
- *
- * Our functions are SECURITY DEFINER, so the current user is the extension
- * owner; the outer user is the role the caller was acting as (SET ROLE
- * included).
- */
-char *
-CallerRoleName(void)
-{
-	return GetUserNameFromId(GetOuterUserId(), false);
 }
 
 /*

@@ -4,7 +4,8 @@
  *	  The SQL-callable key operations: generate_key, block_key, unblock_key,
  *	  delete_key and key_info.
  *
- * Every change follows one shape, in the caller's transaction:
+ * Each function notes its caller and runs as the extension's owner
+ * (caller.c).  Every change follows one shape, in the caller's transaction:
  *	 1. parse the key (22004, 22023) and refuse read-only transactions (25006);
  *	 2. find and lock the row in one statement (LockKey: 42704 if it is gone,
  *		PostgreSQL's own 40001 / 55P03 under REPEATABLE READ / lock_timeout);
@@ -173,19 +174,21 @@ static Datum
 SetBlocked(FunctionCallInfo fcinfo, bool blocked)
 {
 	const char *action = blocked ? "blocked" : "unblocked";
+	Caller		caller;
 	ParsedKey	key;
 	LockedKey	locked;
 	Actor		actor;
 	Datum		result;
 
+	CallerEnter(fcinfo, &caller);
 	PrepareChange(fcinfo, blocked ? "block_key()" : "unblock_key()", &key);
-	ResolveActor(fcinfo, 1, &actor);
+	ResolveActor(fcinfo, 1, &caller, &actor);
 
 	SPI_connect();
 	LockKey(&key, false, &locked);
 	/* an owner may block their own key (a safe direction), not unblock it */
-	CheckAuthority(&actor, blocked ? "block" : "unblock", blocked, &key,
-				   &locked.scope);
+	CheckAuthority(&actor, &caller, blocked ? "block" : "unblock", blocked,
+				   &key, &locked.scope);
 
 	if (locked.blocked == blocked)
 		result = locked.row;	/* nothing to change: no audit, no message */
@@ -199,7 +202,7 @@ SetBlocked(FunctionCallInfo fcinfo, bool blocked)
 		args[1] = BoolGetDatum(blocked);
 		args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		args[3] = CStringGetTextDatum(actor.name);
-		args[4] = CStringGetTextDatum(CallerRoleName());
+		args[4] = CStringGetTextDatum(CallerRoleName(&caller));
 		args[5] = locked.before;
 		args[6] = CStringGetTextDatum(action);
 		result = RunChange(KeptPlan(&set_blocked_plan, SET_BLOCKED_SQL,
@@ -209,6 +212,7 @@ SetBlocked(FunctionCallInfo fcinfo, bool blocked)
 
 	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
+	CallerLeave(&caller);
 	PG_RETURN_DATUM(result);
 }
 
@@ -241,28 +245,31 @@ delete_key(PG_FUNCTION_ARGS)
 {
 	Oid			argtypes[5] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		args[5];
+	Caller		caller;
 	ParsedKey	key;
 	LockedKey	locked;
 	Actor		actor;
 	Datum		result;
 
+	CallerEnter(fcinfo, &caller);
 	PrepareChange(fcinfo, "delete_key()", &key);
-	ResolveActor(fcinfo, 1, &actor);
+	ResolveActor(fcinfo, 1, &caller, &actor);
 
 	SPI_connect();
 	LockKey(&key, true, &locked);
-	CheckAuthority(&actor, "delete", true, &key, &locked.scope);
+	CheckAuthority(&actor, &caller, "delete", true, &key, &locked.scope);
 
 	args[0] = CStringGetTextDatum(key.token);
 	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[2] = CStringGetTextDatum(actor.name);
-	args[3] = CStringGetTextDatum(CallerRoleName());
+	args[3] = CStringGetTextDatum(CallerRoleName(&caller));
 	args[4] = locked.before;
 	result = RunChange(KeptPlan(&delete_plan, DELETE_SQL, 5, argtypes), args);
 	NotifyKeyChange("deleted", key.token);
 
 	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
+	CallerLeave(&caller);
 	PG_RETURN_DATUM(result);
 }
 
@@ -271,6 +278,7 @@ delete_key(PG_FUNCTION_ARGS)
  *				metadata, actor) RETURNS TABLE(key, token, key_name)
  *	  Create a key from 256 random bits; the raw key is returned only here.
  *
+ * With an actor, only a key the actor could block (CheckCreateAuthority).
  * A taken key_alias is 23505.  The insert skips the conflict itself (and so
  * waits for a concurrent insert of the same alias to commit or roll back),
  * and we report it, rather than showing the unique index's error with our
@@ -279,37 +287,37 @@ delete_key(PG_FUNCTION_ARGS)
 Datum
 generate_key(PG_FUNCTION_ARGS)
 {
+	static const char *const names[4] = {"key_alias", "user_id", "team_id",
+	"organization_id"};
 	Oid			argtypes[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Datum		args[11];
 	char		nulls[11];
+	char	   *ids[4];
 	char	   *raw;
 	char		token[KEYMGMT_TOKEN_LEN + 1];
 	char		name[KEYMGMT_DISPLAY_LEN];
+	Caller		caller;
 	Actor		actor;
+	KeyScope	scope;
 	int			ret;
 	int			i;
 	Datum		values[3];
 	bool		isnull[3] = {false, false, false};
 
+	CallerEnter(fcinfo, &caller);
 	CheckOneRowContext(fcinfo);
-	PreventCommandIfReadOnly("generate_key()");
-	ResolveActor(fcinfo, 6, &actor);
-	RequireActor(&actor, "generate_key()");
-
-	raw = KeyGenerate();
-	KeyHash(raw, strlen(raw), token);
-	KeyName(raw, strlen(raw), name);
-
 	memset(nulls, ' ', sizeof(nulls));
-	args[0] = CStringGetTextDatum(token);
-	args[1] = CStringGetTextDatum(name);
-	for (i = 0; i <= 4; i++)	/* key_alias .. expires, as given */
+	for (i = 0; i < 4; i++)		/* key_alias .. organization_id */
 	{
-		args[i + 2] = PG_GETARG_DATUM(i);
-		if (PG_ARGISNULL(i))
+		ids[i] = NameArgument(fcinfo, i, names[i]);
+		args[i + 2] = ids[i] ? CStringGetTextDatum(ids[i]) : (Datum) 0;
+		if (ids[i] == NULL)
 			nulls[i + 2] = 'n';
 	}
+	args[6] = PG_GETARG_DATUM(4);	/* expires */
+	if (PG_ARGISNULL(4))
+		nulls[6] = 'n';
 	/* metadata: an object; null means none, as the column's default says */
 	if (PG_ARGISNULL(5))
 		args[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
@@ -319,11 +327,24 @@ generate_key(PG_FUNCTION_ARGS)
 				 errmsg("metadata must be a JSON object")));
 	else
 		args[7] = PG_GETARG_DATUM(5);
+	PreventCommandIfReadOnly("generate_key()");
+	ResolveActor(fcinfo, 6, &caller, &actor);
+
+	raw = KeyGenerate();
+	KeyHash(raw, strlen(raw), token);
+	KeyName(raw, strlen(raw), name);
+	args[0] = CStringGetTextDatum(token);
+	args[1] = CStringGetTextDatum(name);
 	args[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[9] = CStringGetTextDatum(actor.name);
-	args[10] = CStringGetTextDatum(CallerRoleName());
+	args[10] = CStringGetTextDatum(CallerRoleName(&caller));
+
+	scope.user_id = ids[1];
+	scope.team_id = ids[2];
+	scope.organization_id = ids[3];
 
 	SPI_connect();
+	CheckCreateAuthority(&actor, &caller, "generate_key()", &scope);
 	ret = SPI_execute_plan(KeptPlan(&insert_plan, INSERT_SQL, 11, argtypes),
 						   args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
@@ -333,11 +354,12 @@ generate_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("key alias \"%s\" is already taken",
-						TextDatumGetCString(args[2])),
+						ClipForMessage(ids[0])),
 				 errdetail("Aliases are unique; choose another one or none.")));
 	SPI_finish();
 
 	NotifyKeyChange("created", token);
+	CallerLeave(&caller);
 
 	values[0] = CStringGetTextDatum(raw);
 	values[1] = CStringGetTextDatum(token);
@@ -361,10 +383,12 @@ key_info(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	ParsedKey	key;
+	Caller		caller;
 	Datum		result;
 	bool		isnull;
 	int			ret;
 
+	CallerEnter(fcinfo, &caller);
 	ParseKeyArgument(fcinfo, 0, &key);
 
 	SPI_connect();
@@ -381,5 +405,6 @@ key_info(PG_FUNCTION_ARGS)
 						   &isnull);
 	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
+	CallerLeave(&caller);
 	PG_RETURN_DATUM(result);
 }

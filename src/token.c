@@ -51,6 +51,39 @@ KeyIsRawForm(const char *s, size_t len)
 }
 
 /*
+ * KeyIsEmbedded
+ *	  Does s hold a raw key: is it of the raw-key form as a whole, or does
+ *	  "sk-" followed by KEYMGMT_EMBEDDED_MIN or more key characters start it
+ *	  or follow a character that is not a key character?
+ *
+ * "Bearer sk-..." holds one; "risk-management-emea-2024" does not (its
+ * "sk-" follows a key character), nor does "sk-short label".
+ */
+bool
+KeyIsEmbedded(const char *s, size_t len)
+{
+	size_t		prefix = strlen(KEYMGMT_RAW_PREFIX);
+	size_t		i;
+
+	if (KeyIsRawForm(s, len))
+		return true;
+	for (i = 0; i + prefix <= len; i++)
+	{
+		size_t		run = 0;
+
+		if (memcmp(s + i, KEYMGMT_RAW_PREFIX, prefix) != 0 ||
+			(i > 0 && IsRawKeyChar((unsigned char) s[i - 1])))
+			continue;
+		while (i + prefix + run < len &&
+			   IsRawKeyChar((unsigned char) s[i + prefix + run]))
+			run++;
+		if (run >= KEYMGMT_EMBEDDED_MIN)
+			return true;
+	}
+	return false;
+}
+
+/*
  * KeyParse
  *	  Recognise a raw key or a 64-hex token and fill *out.
  *

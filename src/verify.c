@@ -13,8 +13,8 @@
  * a search_path to influence, so verify_key is not SECURITY DEFINER with a
  * SET search_path (whose GUC save and restore cost about a tenth of a
  * call): the probe runs as the table's owner through SetUserIdAndSecContext
- * instead, the C-level equivalent the SPEC allows on the hot path.  The
- * table's OID is kept between calls and forgotten on its invalidation.
+ * instead, as every keymgmt function does (caller.c), but without noting a
+ * calling role: verify_key writes no audit row.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,58 +60,45 @@ static const char *const key_columns[V_NCOLUMNS] = {
 };
 
 /*
- * keymgmt.keys' OID and the attribute numbers verify_key reads, kept across
- * calls.  DROP and CREATE EXTENSION give the table a new OID, and ALTER
- * TABLE may move its columns: any invalidation of the table (or of all
- * relations) makes the next call look them up again.
+ * The attribute numbers verify_key reads, kept across calls for the
+ * keymgmt.keys whose OID they were looked up for: any invalidation of the
+ * table, by ALTER TABLE or DROP and CREATE EXTENSION, makes the next call
+ * look them up again.
  */
-static Oid	keys_relid = InvalidOid;
-static Oid	keys_owner;
+static Oid	attnums_relid = InvalidOid;
 static AttrNumber attnum_blocked;
 static AttrNumber attnums[V_NCOLUMNS];
 
 static void
-ForgetKeysTable(Datum arg, Oid relid)
+ForgetAttnums(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == keys_relid)
-		keys_relid = InvalidOid;
+	if (!OidIsValid(relid) || relid == attnums_relid)
+		attnums_relid = InvalidOid;
 }
 
 /*
  * KeysTable
- *	  keymgmt.keys' OID, with its owner and attribute numbers looked up.
+ *	  keymgmt.keys' OID, with the attribute numbers looked up.
  */
 static Oid
 KeysTable(void)
 {
 	static bool callback_registered = false;
-	Oid			relid;
-	HeapTuple	tuple;
+	Oid			relid = KeysTableOid();
 	int			i;
 
-	if (OidIsValid(keys_relid))
-		return keys_relid;
-
+	if (relid == attnums_relid)
+		return relid;
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(ForgetKeysTable, (Datum) 0);
+		CacheRegisterRelcacheCallback(ForgetAttnums, (Datum) 0);
 		callback_registered = true;
 	}
-	relid = get_relname_relid("keys", get_namespace_oid("keymgmt", false));
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"keymgmt.keys\" does not exist")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	keys_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
 	attnum_blocked = get_attnum(relid, "blocked");
 	for (i = 0; i < V_NCOLUMNS; i++)
 		attnums[i] = key_columns[i] ? get_attnum(relid, key_columns[i])
 			: InvalidAttrNumber;
-	keys_relid = relid;
+	attnums_relid = relid;
 	return relid;
 }
 
@@ -135,7 +122,7 @@ FindKey(Oid relid, Datum token, Datum *values, bool *nulls, bool *blocked)
 	int			i;
 
 	rel = table_open(relid, AccessShareLock);
-	index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	index = index_open(KmPrimaryKeyIndex(rel), AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, token);
@@ -188,7 +175,7 @@ FindKeyAsOwner(Datum token, Datum *values, bool *nulls, bool *blocked)
 	bool		found;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(keys_owner, save_sec_context |
+	SetUserIdAndSecContext(KeysTableOwner(), save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	found = FindKey(relid, token, values, nulls, blocked);

@@ -11,7 +11,7 @@ SELECT plan(45);
 -- the actors used below are global admins, so that the checks of who may
 -- change which key let their changes through (authority is tested in
 -- authority.sql; carol only creates a key, which needs no admin right)
-INSERT INTO keymgmt.admins (user_id) VALUES ('alice'), ('bob'), ('mallory');
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice'), ('bob'), ('carol'), ('mallory');
 
 -- the tokens of the raw keys used below
 CREATE TEMP TABLE tok (raw text PRIMARY KEY, token text NOT NULL) ON COMMIT DROP;
@@ -63,7 +63,7 @@ SELECT results_eq(
 	'unblocking an unblocked key returns the row unchanged');
 SET LOCAL keymgmt.actor = '';
 
--- delete, with no actor at all: the session user is the actor
+-- delete, with no actor at all: the calling role is the actor
 SELECT results_eq(
 	$$SELECT token, key_name, blocked, updated_by FROM keymgmt.delete_key('sk-tap-one')$$,
 	$$SELECT pg_temp.t('sk-tap-one'), 'sk-...-one', false, 'bob'$$,
@@ -81,9 +81,9 @@ SELECT results_eq(
 		 'false'::jsonb, '{"blocked": true}'::jsonb),
 		('unblocked', 'key', pg_temp.t('sk-tap-one'), 'bob', current_user::text COLLATE "default",
 		 'true'::jsonb, '{"blocked": false}'::jsonb),
-		('deleted',   'key', pg_temp.t('sk-tap-one'), session_user::text COLLATE "default", current_user::text COLLATE "default",
+		('deleted',   'key', pg_temp.t('sk-tap-one'), current_user::text COLLATE "default", current_user::text COLLATE "default",
 		 'false'::jsonb, NULL::jsonb)$$,
-	'audit_log: blocked by alice, unblocked by bob, deleted by the session user; db_role the calling role');
+	'audit_log: blocked by alice, unblocked by bob, deleted by the calling role; db_role the calling role');
 SELECT is(
 	(SELECT bool_and(changed_at = now()) FROM keymgmt.audit_log WHERE object_id = pg_temp.t('sk-tap-one')),
 	true, 'changed_at is the transaction''s timestamp');

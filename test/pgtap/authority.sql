@@ -57,11 +57,14 @@ SELECT function_privs_are('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text
 SELECT table_privs_are('keymgmt', 'admins', 'public', '{}',
 	'PUBLIC has no privilege on keymgmt.admins');
 
+-- boss, who grants below as keymgmt.actor, is a global admin: an actor may
+-- grant only what it could revoke (the grant matrix is in creation.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('boss');
 -- what the database held before this file, so that the counts below are ours
 SELECT (SELECT count(*) FROM keymgmt.admins) AS admins_before,
 	   (SELECT count(*) FROM keymgmt.audit_log WHERE object_type = 'admin') AS admin_audit_before \gset
 
--- with no actor: changed_by is the session user
+-- with no actor: changed_by is the calling role
 SELECT is(keymgmt.grant_admin('root'), true, 'grant_admin of a new global admin returns true');
 SELECT is(keymgmt.grant_admin('root'), false, 'granting it again returns false');
 SELECT is(keymgmt.grant_admin('ta', 'team-a'), true, 'grant_admin(user, team) of a new team admin returns true');
@@ -103,7 +106,7 @@ SELECT results_eq(
 	$$SELECT object_type, action, object_id, changed_by, db_role, before_value, updated_values
 		FROM keymgmt.audit_log WHERE object_id IN ('root', 'multi') ORDER BY id$$,
 	$$VALUES
-		('admin', 'created', 'root', session_user::text COLLATE "default", current_user::text COLLATE "default",
+		('admin', 'created', 'root', current_user::text COLLATE "default", current_user::text COLLATE "default",
 		 NULL::jsonb, '{"user_id": "root", "team_id": null, "organization_id": null}'::jsonb),
 		('admin', 'created', 'multi', 'boss', current_user::text COLLATE "default",
 		 NULL::jsonb, '{"user_id": "multi", "team_id": null, "organization_id": null}'::jsonb),
@@ -322,9 +325,9 @@ SELECT is(token, pg_temp.t('sk-tap-auth-noactor'), 'with no actor, the calling r
   FROM keymgmt.delete_key('sk-tap-auth-noactor');
 SELECT results_eq(
 	$$SELECT action, changed_by FROM keymgmt.audit_log WHERE object_id = pg_temp.t('sk-tap-auth-noactor') ORDER BY id$$,
-	$$VALUES ('blocked', session_user::text COLLATE "default"), ('unblocked', session_user::text COLLATE "default"),
-			 ('deleted', session_user::text COLLATE "default")$$,
-	'with no actor, the changes are audited as the session user''s');
+	$$VALUES ('blocked', current_user::text COLLATE "default"), ('unblocked', current_user::text COLLATE "default"),
+			 ('deleted', current_user::text COLLATE "default")$$,
+	'with no actor, the changes are audited as the calling role''s');
 
 -- ===========================================================================
 -- keymgmt.require_actor = on: no actor is 42501; an actor is checked as usual.
@@ -356,8 +359,11 @@ SELECT is(blocked, true, 'require_actor on: block_key with an actor argument is 
 SET LOCAL keymgmt.actor = 'ta';
 SELECT is(blocked, false, 'require_actor on: unblock_key with keymgmt.actor set is allowed')
   FROM keymgmt.unblock_key('sk-tap-auth-require');
-SELECT is(keymgmt.grant_admin('req-admin'), true, 'require_actor on: grant_admin with keymgmt.actor set is allowed');
-SELECT is(keymgmt.revoke_admin('req-admin'), true, 'require_actor on: revoke_admin with keymgmt.actor set is allowed');
+-- ta, an admin of team-a, may grant and revoke admin of team-a
+SELECT is(keymgmt.grant_admin('req-admin', team_id => 'team-a'), true,
+	'require_actor on: grant_admin with keymgmt.actor set is allowed');
+SELECT is(keymgmt.revoke_admin('req-admin', team_id => 'team-a'), true,
+	'require_actor on: revoke_admin with keymgmt.actor set is allowed');
 SET LOCAL keymgmt.actor = '';
 SELECT results_eq(
 	$$SELECT action, changed_by FROM keymgmt.audit_log WHERE object_id = pg_temp.t('sk-tap-auth-require') ORDER BY id$$,

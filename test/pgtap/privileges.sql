@@ -1,9 +1,9 @@
 -- keymgmt: who may call what.
 --
 -- Nothing is granted to PUBLIC.  A role needs EXECUTE on a function to call
--- it, and needs nothing on the tables: the functions are SECURITY DEFINER,
--- so a role that may block keys can change them only through block_key,
--- which audits, and cannot touch the tables directly.
+-- it, and needs nothing on the tables: each function switches to the
+-- table owner's rights in C, so a role that may block keys can change them
+-- only through block_key, which audits, and cannot touch the tables directly.
 --
 -- Roles are created inside the transaction and vanish with its ROLLBACK.
 
@@ -139,8 +139,8 @@ SELECT results_eq(
 SELECT is((SELECT blocked FROM keymgmt.keys WHERE token = encode(sha256('sk-tap-priv-one'::bytea), 'hex')),
 	true, 'the key is blocked');
 
--- without an actor, changed_by is the session user even under SET ROLE,
--- and db_role is still the role that called
+-- without an actor, changed_by is the calling role (SET ROLE counts), and
+-- db_role is the role that called
 UPDATE keymgmt.keys SET blocked = false WHERE token = encode(sha256('sk-tap-priv-one'::bytea), 'hex');
 SET LOCAL ROLE keymgmt_tap_blocker;
 SELECT lives_ok($$SELECT keymgmt.block_key('sk-tap-priv-one')$$,
@@ -149,8 +149,8 @@ RESET ROLE;
 SELECT results_eq(
 	$$SELECT changed_by, db_role FROM keymgmt.audit_log
 	   WHERE object_id = encode(sha256('sk-tap-priv-one'::bytea), 'hex') ORDER BY id DESC LIMIT 1$$,
-	$$VALUES (session_user::text COLLATE "default", 'keymgmt_tap_blocker')$$,
-	'no actor: changed_by = the session user, db_role = the role that called');
+	$$VALUES ('keymgmt_tap_blocker'::text, 'keymgmt_tap_blocker')$$,
+	'no actor: changed_by = db_role = the role that called');
 
 -- ---------------------------------------------------------------------------
 -- A gateway role needs only verify_key.

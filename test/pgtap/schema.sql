@@ -4,7 +4,7 @@
 -- everything happens in one transaction that is rolled back.
 
 BEGIN;
-SELECT plan(157);
+SELECT plan(164);
 
 -- the actor used below is a global admin, so that the checks of who may
 -- change which key let its changes through (authority is tested in
@@ -194,11 +194,22 @@ SELECT throws_ok($$INSERT INTO keymgmt.admins (user_id) VALUES ('')$$,
 -- ---------------------------------------------------------------------------
 SELECT set_eq(
 	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'keymgmt'$$,
-	ARRAY['keymgmt.keys', 'keymgmt.admins', 'keymgmt.audit_log', 'keymgmt.audit_log_id_seq'],
-	'extconfig lists keymgmt.keys, keymgmt.admins, keymgmt.audit_log and keymgmt.audit_log_id_seq');
+	ARRAY['keymgmt.keys', 'keymgmt.admins', 'keymgmt.actor_required_roles', 'keymgmt.audit_log',
+		  'keymgmt.audit_log_id_seq'],
+	'extconfig lists keymgmt.keys, keymgmt.admins, keymgmt.actor_required_roles, keymgmt.audit_log and keymgmt.audit_log_id_seq');
 
 -- ---------------------------------------------------------------------------
--- The eight functions: exact argument types, result, SECURITY DEFINER.
+-- keymgmt.actor_required_roles: roles that must name an actor.
+-- ---------------------------------------------------------------------------
+SELECT has_table('keymgmt', 'actor_required_roles', 'table keymgmt.actor_required_roles exists');
+SELECT columns_are('keymgmt', 'actor_required_roles', ARRAY['role'],
+	'keymgmt.actor_required_roles has exactly one column, role');
+SELECT col_type_is('keymgmt', 'actor_required_roles', 'role', 'regrole',
+	'actor_required_roles.role is a regrole: it follows a rename, and pg_dump writes the name');
+SELECT has_pk('keymgmt', 'actor_required_roles', 'actor_required_roles has a primary key');
+
+-- ---------------------------------------------------------------------------
+-- The nine functions: exact argument types, result, not SECURITY DEFINER.
 -- ---------------------------------------------------------------------------
 SELECT has_function('keymgmt', 'generate_key',
 	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
@@ -210,6 +221,8 @@ SELECT has_function('keymgmt', 'key_info', ARRAY['text'], 'key_info(text) exists
 SELECT has_function('keymgmt', 'verify_key', ARRAY['text'], 'verify_key(text) exists');
 SELECT has_function('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'], 'grant_admin(text, text, text) exists');
 SELECT has_function('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'revoke_admin(text, text, text) exists');
+SELECT has_function('keymgmt', 'set_actor_required', ARRAY['name', 'boolean'],
+	'set_actor_required(name, boolean) exists');
 
 SELECT function_returns('keymgmt', 'generate_key',
 	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
@@ -228,6 +241,8 @@ SELECT function_returns('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'],
 	'grant_admin returns boolean');
 SELECT function_returns('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'boolean',
 	'revoke_admin returns boolean');
+SELECT function_returns('keymgmt', 'set_actor_required', ARRAY['name', 'boolean'], 'boolean',
+	'set_actor_required returns boolean');
 
 -- the output columns of the two TABLE functions, by name and type
 SELECT is(pg_get_function_result('keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text)'::regprocedure),
@@ -237,32 +252,37 @@ SELECT is(pg_get_function_result('keymgmt.verify_key(text)'::regprocedure),
 	'TABLE(valid boolean, status text, token text, user_id text, team_id text, organization_id text, expires timestamp with time zone, metadata jsonb)',
 	'verify_key returns TABLE(valid, status, token, user_id, team_id, organization_id, expires, metadata)');
 
-SELECT is_definer('keymgmt', 'generate_key',
+-- None is SECURITY DEFINER: each notes the calling role (the audit log's
+-- db_role), then switches to the table owner's rights in C.
+SELECT isnt_definer('keymgmt', 'generate_key',
 	ARRAY['text', 'text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
-	'generate_key is SECURITY DEFINER');
-SELECT is_definer('keymgmt', 'block_key', ARRAY['text', 'text'], 'block_key is SECURITY DEFINER');
-SELECT is_definer('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'unblock_key is SECURITY DEFINER');
-SELECT is_definer('keymgmt', 'delete_key', ARRAY['text', 'text'], 'delete_key is SECURITY DEFINER');
-SELECT is_definer('keymgmt', 'key_info', ARRAY['text'], 'key_info is SECURITY DEFINER');
-SELECT isnt_definer('keymgmt', 'verify_key', ARRAY['text'],
-	'verify_key is not SECURITY DEFINER: it runs no SQL and reads as the table owner in C');
-SELECT is_definer('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'], 'grant_admin is SECURITY DEFINER');
-SELECT is_definer('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'revoke_admin is SECURITY DEFINER');
+	'generate_key is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'block_key', ARRAY['text', 'text'], 'block_key is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'unblock_key', ARRAY['text', 'text'], 'unblock_key is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'delete_key', ARRAY['text', 'text'], 'delete_key is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'key_info', ARRAY['text'], 'key_info is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'verify_key', ARRAY['text'], 'verify_key is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'grant_admin', ARRAY['text', 'text', 'text'], 'grant_admin is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'revoke_admin', ARRAY['text', 'text', 'text'], 'revoke_admin is not SECURITY DEFINER');
+SELECT isnt_definer('keymgmt', 'set_actor_required', ARRAY['name', 'boolean'],
+	'set_actor_required is not SECURITY DEFINER');
 
--- a search_path the caller cannot influence
+-- no settings of their own either: every query inside is schema-qualified,
+-- so the caller's search_path reaches nothing (search_path.sql tries)
 SELECT results_eq(
 	$$SELECT p.oid::regprocedure::text, p.proconfig COLLATE "default" FROM pg_proc p
 	   WHERE p.pronamespace = 'keymgmt'::regnamespace ORDER BY 1$$,
 	$$VALUES
-		('keymgmt.block_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
-		('keymgmt.delete_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
-		('keymgmt.generate_key(text,text,text,text,timestamp with time zone,jsonb,text)', ARRAY['search_path=pg_catalog, pg_temp']),
-		('keymgmt.grant_admin(text,text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
-		('keymgmt.key_info(text)', ARRAY['search_path=pg_catalog, pg_temp']),
-		('keymgmt.revoke_admin(text,text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
-		('keymgmt.unblock_key(text,text)', ARRAY['search_path=pg_catalog, pg_temp']),
+		('keymgmt.block_key(text,text)', NULL::text[]),
+		('keymgmt.delete_key(text,text)', NULL),
+		('keymgmt.generate_key(text,text,text,text,timestamp with time zone,jsonb,text)', NULL),
+		('keymgmt.grant_admin(text,text,text)', NULL),
+		('keymgmt.key_info(text)', NULL),
+		('keymgmt.revoke_admin(text,text,text)', NULL),
+		('keymgmt.set_actor_required(name,boolean)', NULL),
+		('keymgmt.unblock_key(text,text)', NULL),
 		('keymgmt.verify_key(text)', NULL)$$,
-	'every function that runs SQL has SET search_path = pg_catalog, pg_temp; verify_key runs none');
+	'no function has settings of its own (no SET search_path)');
 
 -- ---------------------------------------------------------------------------
 -- Argument names and defaults, so that named notation works.

@@ -1,6 +1,9 @@
 -- generate_key: a new key is returned once, stored only as its SHA-256,
 -- audited as "created" and announced on channel keymgmt.
 CREATE EXTENSION keymgmt;
+-- alice is a global admin: she may create keys of any team (who may create
+-- what: creation.sql)
+INSERT INTO keymgmt.admins (user_id) VALUES ('alice');
 \set VERBOSITY sqlstate
 
 -- the raw key goes into a psql variable and is never printed

@@ -15,8 +15,8 @@ SELECT encode(sha256('sk-test-priv-1'::bytea), 'hex') AS tok1 \gset
 --
 -- (d) the catalogs, before anything is granted to anyone
 --
--- every function: SECURITY DEFINER with a fixed search_path, except
--- verify_key, which runs no SQL and reads as the table's owner in C
+-- no function is SECURITY DEFINER or has settings of its own: each notes
+-- the calling role and switches to the table owner in C
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
        p.proconfig
 FROM pg_proc p WHERE p.pronamespace = 'keymgmt'::regnamespace
@@ -76,7 +76,7 @@ SELECT count(*) AS audit_rows FROM keymgmt.audit_log;
 CREATE ROLE keymgmt_test_blocker;
 GRANT EXECUTE ON FUNCTION keymgmt.block_key(text, text) TO keymgmt_test_blocker;
 SET ROLE keymgmt_test_blocker;
-SELECT key_name, blocked, updated_by = session_user AS updated_by_session_user
+SELECT key_name, blocked, updated_by = current_user AS updated_by_calling_role
 FROM keymgmt.block_key('sk-test-priv-1');
 -- blocking again is allowed and changes nothing
 SELECT key_name, blocked FROM keymgmt.block_key('sk-test-priv-1');
@@ -106,10 +106,10 @@ SELECT nextval('keymgmt.audit_log_id_seq');
 RESET ROLE;
 
 -- one audit row per real change: db_role is the role that called,
--- changed_by the session user (SET ROLE does not change it) unless an
+-- changed_by the calling role (current_user, so SET ROLE counts) unless an
 -- actor is given
 SELECT k.key_name, a.object_type, a.action, a.db_role,
-       CASE a.changed_by WHEN session_user THEN '(session user)'
+       CASE a.changed_by WHEN session_user THEN '(session user)' WHEN a.db_role THEN '(calling role)'
             ELSE a.changed_by END AS changed_by,
        a.before_value ->> 'blocked' AS blocked_before, a.updated_values
 FROM keymgmt.audit_log a JOIN keymgmt.keys k ON k.token = a.object_id

@@ -131,7 +131,7 @@ RESET ROLE;
 --
 BEGIN;
 SET LOCAL ROLE keymgmt_test_evil;
-SELECT key_name, blocked, updated_by = session_user AS by_session_user
+SELECT key_name, blocked, updated_by = current_user AS by_calling_role
 FROM keymgmt.block_key('sk-test-path-ctl0');
 SELECT key_name, blocked FROM keymgmt.block_key('sk-test-path-ctl0');
 SELECT valid, status, user_id FROM keymgmt.verify_key('sk-test-path-ctl0');
@@ -151,7 +151,7 @@ RESET ROLE;
 BEGIN;
 SET LOCAL ROLE keymgmt_test_evil;
 SET LOCAL search_path = keymgmt_test_evil, pg_catalog, public;
-SELECT key_name, blocked, updated_by = session_user AS by_session_user
+SELECT key_name, blocked, updated_by = current_user AS by_calling_role
 FROM keymgmt.block_key('sk-test-path-evl1');
 SELECT key_name, blocked FROM keymgmt.block_key('sk-test-path-evl1');
 SELECT valid, status, user_id FROM keymgmt.verify_key('sk-test-path-evl1');
@@ -175,7 +175,7 @@ RESET ROLE;
 BEGIN;
 SET LOCAL ROLE keymgmt_test_evil;
 SET LOCAL search_path = keymgmt_test_evil;
-SELECT key_name, blocked, updated_by = session_user AS by_session_user
+SELECT key_name, blocked, updated_by = current_user AS by_calling_role
 FROM keymgmt.block_key('sk-test-path-evl2');
 SELECT key_name, blocked FROM keymgmt.block_key('sk-test-path-evl2');
 SELECT valid, status, user_id FROM keymgmt.verify_key('sk-test-path-evl2');
@@ -199,7 +199,7 @@ RESET ROLE;
 BEGIN;
 SET LOCAL ROLE keymgmt_test_evil;
 SET LOCAL search_path = pg_temp, keymgmt_test_evil, pg_catalog;
-SELECT key_name, blocked, updated_by = session_user AS by_session_user
+SELECT key_name, blocked, updated_by = current_user AS by_calling_role
 FROM keymgmt.block_key('sk-test-path-evl3');
 SELECT key_name, blocked FROM keymgmt.block_key('sk-test-path-evl3');
 SELECT valid, status, user_id FROM keymgmt.verify_key('sk-test-path-evl3');
@@ -242,7 +242,7 @@ COMMIT;
 -- the four trails are the same: blocked then unblocked, by the right
 -- actor and role, with the real rows as before_value
 SELECT k.key_name, a.action,
-       CASE a.changed_by WHEN session_user THEN '(session user)'
+       CASE a.changed_by WHEN session_user THEN '(session user)' WHEN a.db_role THEN '(calling role)'
             ELSE a.changed_by END AS changed_by,
        a.db_role,
        a.before_value ->> 'blocked' AS blocked_before,

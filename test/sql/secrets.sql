@@ -73,7 +73,8 @@ ROLLBACK;
 SELECT keymgmt.grant_admin(:'raw');
 SELECT keymgmt.revoke_admin(:'raw');
 SELECT count(*) AS rows_with_raw_key FROM keymgmt.admins WHERE strpos(user_id, substr(:'raw', 4)) > 0;
--- a long actor is cut short in messages
+-- an actor longer than 255 characters is refused, and not repeated (names.sql
+-- has every limit; an accepted one is cut to 64 characters in messages)
 INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
 VALUES (encode(sha256('sk-secrets-long-actor'::bytea), 'hex'), 'sk-...ctor', now(), now());
 \set VERBOSITY default

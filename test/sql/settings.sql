@@ -56,20 +56,20 @@ BEGIN;
 SET LOCAL keymgmt.actor = 'gw-9';
 SELECT blocked, updated_by FROM keymgmt.block_key('sk-test-set-1', 'bob');
 COMMIT;
--- empty means not set: the session user is the actor
+-- empty means not set: the calling role is the actor
 SET keymgmt.actor = '';
-SELECT blocked, updated_by = session_user AS by_session_user
+SELECT blocked, updated_by = current_user AS by_calling_role
 FROM keymgmt.unblock_key('sk-test-set-1');
 RESET keymgmt.actor;
 SHOW keymgmt.actor;
-SELECT blocked, updated_by = session_user AS by_session_user
+SELECT blocked, updated_by = current_user AS by_calling_role
 FROM keymgmt.block_key('sk-test-set-1');
 RESET ROLE;
 
 -- the audit log: one row per change, changed_by as resolved above, db_role
 -- always the role that called
 SELECT action,
-       CASE changed_by WHEN session_user THEN '(session user)'
+       CASE changed_by WHEN session_user THEN '(session user)' WHEN db_role THEN '(calling role)'
             ELSE changed_by END AS changed_by,
        db_role
 FROM keymgmt.audit_log WHERE object_id = :'tok1' ORDER BY id;

@@ -1,0 +1,220 @@
+/*-------------------------------------------------------------------------
+ *
+ * actor.c
+ *	  Who is acting: the actor a change names, and the roles that must
+ *	  always name one (set_actor_required).
+ *
+ * The actor is the actor argument, else keymgmt.actor when not empty, else
+ * the calling role's name -- in which case no actor was given and the
+ * database role is the authority.  Inside a security-restricted operation
+ * (an index expression that ANALYZE or autovacuum evaluates, a
+ * materialized view refresh) the session's keymgmt.actor and
+ * keymgmt.require_actor belong to whoever's session it is, not to the code
+ * running, so they are ignored.
+ *
+ * Whether a role must name an actor is a fact about the role, kept in
+ * keymgmt.actor_required_roles, where no client setting reaches: a client
+ * can give any startup option, and a placeholder it sets for
+ * keymgmt.require_actor before the library is loaded is discarded on load
+ * and falls back to the default, not to the role's setting.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "keymgmt.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(set_actor_required);
+
+/* keymgmt.actor: who is acting, for transactions that set it (gateways) */
+char	   *keymgmt_actor = NULL;
+
+/* keymgmt.require_actor: superuser-only; refuse changes that name no actor */
+bool		keymgmt_require_actor = false;
+
+static SPIPlanPtr listed_plan = NULL;
+static SPIPlanPtr list_plan = NULL;
+static SPIPlanPtr unlist_plan = NULL;
+
+#define LISTED_SQL "SELECT r.role FROM keymgmt.actor_required_roles r"
+
+/* $1 role, $2 now, $3 role name, $4 actor, $5 db_role */
+#define LIST_SQL \
+	"WITH ins AS (" \
+	"  INSERT INTO keymgmt.actor_required_roles AS r (role) VALUES ($1)" \
+	"  ON CONFLICT (role) DO NOTHING RETURNING r" \
+	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, updated_values)" \
+	"  SELECT 'role', $2, 'created', $3, $4, $5, pg_catalog.to_jsonb(ins.r)" \
+	"  FROM ins"
+
+#define UNLIST_SQL \
+	"WITH del AS (" \
+	"  DELETE FROM keymgmt.actor_required_roles r" \
+	"  WHERE r.role OPERATOR(pg_catalog.=) $1 RETURNING r" \
+	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    changed_by, db_role, before_value)" \
+	"  SELECT 'role', $2, 'deleted', $3, $4, $5, pg_catalog.to_jsonb(del.r)" \
+	"  FROM del"
+
+/*
+ * ResolveActor
+ *	  Who is acting: the actor argument when not null (argno < 0: the
+ *	  function has none), else keymgmt.actor when set, not empty and not
+ *	  inside a security-restricted operation, else the calling role, in
+ *	  which case the actor counts as not given.  A named actor is checked
+ *	  (names.c).
+ */
+void
+ResolveActor(FunctionCallInfo fcinfo, int argno, const Caller *caller,
+			 Actor *actor)
+{
+	actor->given = true;
+	if (argno >= 0 && !PG_ARGISNULL(argno))
+		actor->name = NameArgument(fcinfo, argno, "actor");
+	else if (!caller->restricted &&
+			 keymgmt_actor != NULL && keymgmt_actor[0] != '\0')
+	{
+		CheckName("keymgmt.actor", keymgmt_actor);
+		actor->name = pstrdup(keymgmt_actor);
+	}
+	else
+	{
+		actor->name = CallerRoleName(caller);
+		actor->given = false;
+	}
+}
+
+/*
+ * ListedRoleOf
+ *	  The role in keymgmt.actor_required_roles that role is, or is a member
+ *	  of; InvalidOid when there is none.
+ *
+ * Membership as PostgreSQL grants it, without the superuser shortcut: a
+ * superuser that was not made a member of a listed role is not bound.
+ */
+static Oid
+ListedRoleOf(Oid role)
+{
+	Oid			found = InvalidOid;
+	uint64		i;
+	int			ret;
+
+	SPI_connect();
+	ret = SPI_execute_plan(KeptPlan(&listed_plan, LISTED_SQL, 0, NULL),
+						   NULL, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: reading the roles that must name an actor failed: %s",
+			 SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed && !OidIsValid(found); i++)
+	{
+		bool		isnull;
+		Oid			listed = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															1, &isnull));
+
+		if (is_member_of_role_nosuper(role, listed))
+			found = listed;
+	}
+	SPI_finish();
+	return found;
+}
+
+/*
+ * RequireActor
+ *	  42501 when the change names no actor (an empty actor names nobody)
+ *	  and one is required: by keymgmt.require_actor in this session, or
+ *	  because the calling role is, or is a member of, a role listed by
+ *	  set_actor_required.
+ */
+void
+RequireActor(const Actor *actor, const Caller *caller, const char *what)
+{
+	Oid			listed;
+
+	if (actor->given && actor->name[0] != '\0')
+		return;
+
+	if (!caller->restricted && keymgmt_require_actor)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s needs an actor", what),
+				 errdetail("keymgmt.require_actor is on for this session."),
+				 errhint("Pass the actor argument, or SET LOCAL keymgmt.actor in the same transaction.")));
+
+	listed = ListedRoleOf(caller->role);
+	if (OidIsValid(listed))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s needs an actor", what),
+				 listed == caller->role ?
+				 errdetail("Role \"%s\" must name an actor for every change.",
+						   CallerRoleName(caller)) :
+				 errdetail("Role \"%s\" is a member of role \"%s\", which must name an actor for every change.",
+						   CallerRoleName(caller),
+						   GetUserNameFromId(listed, false)),
+				 errhint("Pass the actor argument, or SET LOCAL keymgmt.actor in the same transaction.")));
+}
+
+/*
+ * set_actor_required(role_name name, required boolean DEFAULT true)
+ *		RETURNS boolean
+ *	  List role (and so every member of it) as one that must name an actor
+ *	  for every change, or remove it; false when nothing changed.  Audited
+ *	  with object_type 'role'.  Granted to nobody: superusers (and the
+ *	  extension's owner) only.
+ */
+Datum
+set_actor_required(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[5] = {REGROLEOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+	Caller		caller;
+	Actor		actor;
+	Oid			role;
+	bool		required;
+	bool		changed;
+	int			ret;
+
+	CallerEnter(fcinfo, &caller);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("role_name must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("required must not be null")));
+	required = PG_GETARG_BOOL(1);
+	PreventCommandIfReadOnly("set_actor_required()");
+	role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), false);	/* 42704 */
+	ResolveActor(fcinfo, -1, &caller, &actor);
+	RequireActor(&actor, &caller, "set_actor_required()");
+
+	args[0] = ObjectIdGetDatum(role);
+	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[2] = CStringGetTextDatum(GetUserNameFromId(role, false));
+	args[3] = CStringGetTextDatum(actor.name);
+	args[4] = CStringGetTextDatum(CallerRoleName(&caller));
+
+	SPI_connect();
+	if (required)
+		ret = SPI_execute_plan(KeptPlan(&list_plan, LIST_SQL, 5, argtypes),
+							   args, NULL, false, 0);
+	else
+		ret = SPI_execute_plan(KeptPlan(&unlist_plan, UNLIST_SQL, 5, argtypes),
+							   args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "keymgmt: set_actor_required() failed: %s",
+			 SPI_result_code_string(ret));
+	changed = (SPI_processed == 1);
+	SPI_finish();
+
+	CallerLeave(&caller);
+	PG_RETURN_BOOL(changed);
+}
