@@ -22,7 +22,10 @@
  *	- a raw key's characters after "sk-" (8 or more of them) appear nowhere
  *	  in the filled ParsedKey: the raw key is only hashed, never copied;
  *	- KeyName, on any input, gives "sk-..." + at most 4 characters, and for
- *	  a raw key exactly its last 4.
+ *	  a raw key exactly its last 4;
+ *	- KeyIsEmbedded, on any input, is true exactly when the input is a raw
+ *	  key or holds "sk-" and 20 or more key characters at the start of a
+ *	  run of key characters (names.c refuses such names).
  *
  * A violation aborts, which libFuzzer reports as a crash with the input.
  * Build and run: test/fuzz/run.sh.
@@ -92,6 +95,33 @@ static bool
 LowerHexChar(char c)
 {
 	return c != '\0' && strchr("0123456789abcdef", c) != NULL;
+}
+
+/*
+ * RefEmbedded
+ *	  The reference for KeyIsEmbedded: the whole input is a raw key, or some
+ *	  "sk-" that starts it or follows a non-key character is followed by 20
+ *	  or more key characters.  Scans runs of key characters instead of
+ *	  positions of "sk-".
+ */
+static bool
+RefEmbedded(const uint8_t *s, size_t len)
+{
+	size_t		start = 0;
+
+	while (start < len)
+	{
+		size_t		end = start;
+
+		while (end < len && RefRawChar(s[end]))
+			end++;
+		/* s[start..end) is a maximal run of key characters */
+		if (end - start >= RAW_PREFIX_LEN + 20 &&
+			memcmp(s + start, RAW_PREFIX, RAW_PREFIX_LEN) == 0)
+			return true;
+		start = end + 1;
+	}
+	return false;
 }
 
 typedef enum RefKind
@@ -262,6 +292,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* KeyName is defined for any bytes: check its shape on every input */
 	CheckKeyName(data, size, false);
+
+	/* so is KeyIsEmbedded: a name holds a raw key, whole or inside it */
+	CHECK(KeyIsEmbedded((const char *) data, size) ==
+		  (expected == REF_RAW || RefEmbedded(data, size)),
+		  "KeyIsEmbedded agrees with the reference");
 
 	if (size > RAW_MAX_LEN)
 		CHECK(!accepted, "an input over 255 bytes is refused");
