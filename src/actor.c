@@ -22,13 +22,18 @@
  */
 #include "keymgmt.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "executor/tuptable.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(set_actor_required);
@@ -39,11 +44,8 @@ char	   *keymgmt_actor = NULL;
 /* keymgmt.require_actor: superuser-only; refuse changes that name no actor */
 bool		keymgmt_require_actor = false;
 
-static SPIPlanPtr listed_plan = NULL;
 static SPIPlanPtr list_plan = NULL;
 static SPIPlanPtr unlist_plan = NULL;
-
-#define LISTED_SQL "SELECT r.role FROM keymgmt.actor_required_roles r"
 
 /* $1 role, $2 now, $3 role name, $4 actor, $5 db_role */
 #define LIST_SQL \
@@ -93,44 +95,79 @@ ResolveActor(FunctionCallInfo fcinfo, int argno, const Caller *caller,
 }
 
 /*
+ * keymgmt.actor_required_roles' OID and the attribute number of its role
+ * column, kept across calls and forgotten on any invalidation of the table.
+ * keymgmt 1.0's schema has no such table: then nothing is kept, and every
+ * call looks again (until ALTER EXTENSION keymgmt UPDATE creates it).
+ */
+static Oid	required_relid = InvalidOid;
+static AttrNumber required_attnum;
+
+static void
+ForgetRequiredTable(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == required_relid)
+		required_relid = InvalidOid;
+}
+
+static Oid
+RequiredRolesTable(void)
+{
+	static bool callback_registered = false;
+
+	if (OidIsValid(required_relid))
+		return required_relid;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ForgetRequiredTable, (Datum) 0);
+		callback_registered = true;
+	}
+	required_relid = get_relname_relid("actor_required_roles",
+									   get_namespace_oid("keymgmt", false));
+	if (OidIsValid(required_relid))
+		required_attnum = get_attnum(required_relid, "role");
+	return required_relid;
+}
+
+/*
  * ListedRoleOf
  *	  The role in keymgmt.actor_required_roles that role is, or is a member
  *	  of; InvalidOid when there is none.
  *
  * Membership as PostgreSQL grants it, without the superuser shortcut: a
  * superuser that was not made a member of a listed role is not bound.
- * Only a change that names no actor asks, so a gateway that always names
- * one never pays for this query.
+ * Only a change that names no actor asks.  The table is small and read on
+ * that path for every change, so it is scanned directly, in the statement's
+ * snapshot, rather than through SPI.  Runs as the tables' owner (caller.c).
  */
 static Oid
 ListedRoleOf(Oid role)
 {
+	Oid			relid = RequiredRolesTable();
 	Oid			found = InvalidOid;
-	uint64		i;
-	int			ret;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
 
-	/* keymgmt 1.0's schema, not updated yet, has no such table */
-	if (!OidIsValid(get_relname_relid("actor_required_roles",
-									  get_namespace_oid("keymgmt", false))))
+	if (!OidIsValid(relid))
 		return InvalidOid;
 
-	SPI_connect();
-	ret = SPI_execute_plan(KeptPlan(&listed_plan, LISTED_SQL, 0, NULL),
-						   NULL, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "keymgmt: reading the roles that must name an actor failed: %s",
-			 SPI_result_code_string(ret));
-	for (i = 0; i < SPI_processed && !OidIsValid(found); i++)
+	rel = table_open(relid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot()
+						   : GetTransactionSnapshot(), 0, NULL);
+	while (!OidIsValid(found) &&
+		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
-		Oid			listed = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc,
-															1, &isnull));
+		Datum		listed = slot_getattr(slot, required_attnum, &isnull);
 
-		if (is_member_of_role_nosuper(role, listed))
-			found = listed;
+		if (!isnull && is_member_of_role_nosuper(role, DatumGetObjectId(listed)))
+			found = DatumGetObjectId(listed);
 	}
-	SPI_finish();
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
 	return found;
 }
 
