@@ -31,7 +31,6 @@
 #include "executor/tuptable.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -96,37 +95,22 @@ ResolveActor(FunctionCallInfo fcinfo, int argno, const Caller *caller,
 
 /*
  * keymgmt.actor_required_roles' OID and the attribute number of its role
- * column, kept across calls and forgotten on any invalidation of the table.
- * keymgmt 1.0's schema has no such table: then nothing is kept, and every
- * call looks again (until ALTER EXTENSION keymgmt UPDATE creates it).
+ * column, kept across calls (caller.c's KeptRelation).  keymgmt 1.0's
+ * schema has no such table, until ALTER EXTENSION keymgmt UPDATE.
  */
 static Oid	required_relid = InvalidOid;
 static AttrNumber required_attnum;
 
-static void
-ForgetRequiredTable(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == required_relid)
-		required_relid = InvalidOid;
-}
-
 static Oid
 RequiredRolesTable(void)
 {
-	static bool callback_registered = false;
+	bool		fresh;
+	Oid			relid = KeptRelation(&required_relid, "actor_required_roles",
+									 true, &fresh);
 
-	if (OidIsValid(required_relid))
-		return required_relid;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(ForgetRequiredTable, (Datum) 0);
-		callback_registered = true;
-	}
-	required_relid = get_relname_relid("actor_required_roles",
-									   get_namespace_oid("keymgmt", false));
-	if (OidIsValid(required_relid))
-		required_attnum = get_attnum(required_relid, "role");
-	return required_relid;
+	if (fresh)
+		required_attnum = get_attnum(relid, "role");
+	return relid;
 }
 
 /*

@@ -31,20 +31,67 @@
 #include "utils/syscache.h"
 
 /*
- * keymgmt.keys' OID and owner, kept across calls.  DROP and CREATE
- * EXTENSION give the table a new OID and ALTER TABLE OWNER a new owner: any
- * invalidation of the table (or of all relations) makes the next call look
- * them up again.
+ * The OIDs of keymgmt's tables that C code reads directly, kept across
+ * calls, each in a slot of its reader's.  DROP and CREATE EXTENSION give a
+ * table a new OID, ALTER TABLE may change what was derived from it (its
+ * owner, its attribute numbers): any invalidation of the table, or of all
+ * relations, empties its slot, and the next call looks it up again.
  */
-static Oid	keys_relid = InvalidOid;
-static Oid	keys_owner = InvalidOid;
+#define MAX_KEPT_RELATIONS 4
+
+static Oid *kept_slots[MAX_KEPT_RELATIONS];
+static int	n_kept_slots = 0;
 
 static void
-ForgetKeysTable(Datum arg, Oid relid)
+ForgetKeptRelations(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == keys_relid)
-		keys_relid = InvalidOid;
+	int			i;
+
+	for (i = 0; i < n_kept_slots; i++)
+		if (!OidIsValid(relid) || *kept_slots[i] == relid)
+			*kept_slots[i] = InvalidOid;
 }
+
+/*
+ * KeptRelation
+ *	  The OID of keymgmt.<relname>, from *slot when it is still valid.
+ *
+ * *fresh says whether it was just looked up, so that the caller derives
+ * again what it keeps beside it.  A missing table is 42P01, or InvalidOid
+ * when missing_ok (keymgmt 1.0's schema lacks the 1.1 tables); that is not
+ * kept, so the table is looked for again until it exists.
+ */
+Oid
+KeptRelation(Oid *slot, const char *relname, bool missing_ok, bool *fresh)
+{
+	int			i;
+
+	*fresh = false;
+	if (OidIsValid(*slot))
+		return *slot;
+
+	for (i = 0; i < n_kept_slots && kept_slots[i] != slot; i++)
+		;
+	if (i == n_kept_slots)
+	{
+		if (n_kept_slots == 0)
+			CacheRegisterRelcacheCallback(ForgetKeptRelations, (Datum) 0);
+		if (n_kept_slots == MAX_KEPT_RELATIONS)
+			elog(ERROR, "keymgmt: too many kept relations");
+		kept_slots[n_kept_slots++] = slot;
+	}
+
+	*slot = get_relname_relid(relname, get_namespace_oid("keymgmt", false));
+	if (!OidIsValid(*slot) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"keymgmt.%s\" does not exist", relname)));
+	*fresh = OidIsValid(*slot);
+	return *slot;
+}
+
+static Oid	keys_relid = InvalidOid;
+static Oid	keys_owner = InvalidOid;
 
 /*
  * KeysTableOid
@@ -53,29 +100,18 @@ ForgetKeysTable(Datum arg, Oid relid)
 Oid
 KeysTableOid(void)
 {
-	static bool callback_registered = false;
-	Oid			relid;
-	HeapTuple	tuple;
+	bool		fresh;
+	Oid			relid = KeptRelation(&keys_relid, "keys", false, &fresh);
 
-	if (OidIsValid(keys_relid))
-		return keys_relid;
-
-	if (!callback_registered)
+	if (fresh)
 	{
-		CacheRegisterRelcacheCallback(ForgetKeysTable, (Datum) 0);
-		callback_registered = true;
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		keys_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
 	}
-	relid = get_relname_relid("keys", get_namespace_oid("keymgmt", false));
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"keymgmt.keys\" does not exist")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	keys_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	keys_relid = relid;
 	return relid;
 }
 

@@ -99,6 +99,8 @@ extern char *ClipForMessage(const char *value);
 extern void CallerEnter(FunctionCallInfo fcinfo, Caller *caller);
 extern void CallerLeave(Caller *caller);
 extern char *CallerRoleName(const Caller *caller);
+extern Oid	KeptRelation(Oid *slot, const char *relname, bool missing_ok,
+						 bool *fresh);
 extern Oid	KeysTableOid(void);
 extern Oid	KeysTableOwner(void);
 

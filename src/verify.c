@@ -26,19 +26,15 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "compat.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(verify_key);
@@ -60,21 +56,13 @@ static const char *const key_columns[V_NCOLUMNS] = {
 };
 
 /*
- * The attribute numbers verify_key reads, kept across calls for the
- * keymgmt.keys whose OID they were looked up for: any invalidation of the
- * table, by ALTER TABLE or DROP and CREATE EXTENSION, makes the next call
- * look them up again.
+ * The attribute numbers verify_key reads, kept across calls beside the OID
+ * of the keymgmt.keys they were looked up for (caller.c's KeptRelation
+ * forgets it on any invalidation of the table).
  */
 static Oid	attnums_relid = InvalidOid;
 static AttrNumber attnum_blocked;
 static AttrNumber attnums[V_NCOLUMNS];
-
-static void
-ForgetAttnums(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == attnums_relid)
-		attnums_relid = InvalidOid;
-}
 
 /*
  * KeysTable
@@ -83,22 +71,16 @@ ForgetAttnums(Datum arg, Oid relid)
 static Oid
 KeysTable(void)
 {
-	static bool callback_registered = false;
-	Oid			relid = KeysTableOid();
+	bool		fresh;
+	Oid			relid = KeptRelation(&attnums_relid, "keys", false, &fresh);
 	int			i;
 
-	if (relid == attnums_relid)
+	if (!fresh)
 		return relid;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(ForgetAttnums, (Datum) 0);
-		callback_registered = true;
-	}
 	attnum_blocked = get_attnum(relid, "blocked");
 	for (i = 0; i < V_NCOLUMNS; i++)
 		attnums[i] = key_columns[i] ? get_attnum(relid, key_columns[i])
 			: InvalidAttrNumber;
-	attnums_relid = relid;
 	return relid;
 }
 
