@@ -41,3 +41,24 @@ COMMENT ON FUNCTION keymgmt.set_actor_required(name, boolean) IS
 	'lists a role (and its members) as one that must name an actor for every change, or removes it; false if nothing changed';
 
 REVOKE ALL ON FUNCTION keymgmt.set_actor_required(name, boolean) FROM PUBLIC;
+
+-- 1.0 told administrators to ALTER ROLE ... SET keymgmt.require_actor = on.
+-- That is a session setting a client's startup option lifts unless keymgmt
+-- is preloaded; warn of the roles that rely on it (ALTER EXTENSION shows
+-- no notices), and say what holds instead.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT DISTINCT s.setrole::pg_catalog.regrole AS role
+		FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
+		WHERE s.setrole <> 0
+		  AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d
+		                            WHERE d.datname = pg_catalog.current_database()))
+		  AND c ~* '^keymgmt\.require_actor=(on|true|yes|1)$'
+	LOOP
+		RAISE WARNING 'role % relies on keymgmt.require_actor, which a client''s startup option can lift unless keymgmt is preloaded', r.role
+			USING HINT = pg_catalog.format('SELECT keymgmt.set_actor_required(%L); makes that role, and its members, name an actor whatever the client sets.', r.role::text);
+	END LOOP;
+END $$;

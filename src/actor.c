@@ -109,7 +109,11 @@ RequiredRolesTable(void)
 									 true, &fresh);
 
 	if (fresh)
+	{
 		required_attnum = get_attnum(relid, "role");
+		if (required_attnum == InvalidAttrNumber)
+			elog(ERROR, "keymgmt.actor_required_roles has no column \"role\"");
+	}
 	return relid;
 }
 

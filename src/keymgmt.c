@@ -58,7 +58,7 @@ _PG_init(void)
 
 	DefineCustomBoolVariable("keymgmt.require_actor",
 							 "Refuses key changes that name no actor.",
-							 "Set it for roles that must always act for someone, e.g. ALTER ROLE gateway SET keymgmt.require_actor = on.",
+							 "A session setting, lost to a client's startup option unless keymgmt is preloaded: for roles that must always act for someone use keymgmt.set_actor_required().",
 							 &keymgmt_require_actor,
 							 false,
 							 PGC_SUSET,

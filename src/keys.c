@@ -329,6 +329,13 @@ generate_key(PG_FUNCTION_ARGS)
 		args[7] = PG_GETARG_DATUM(5);
 	PreventCommandIfReadOnly("generate_key()");
 	ResolveActor(fcinfo, 6, &caller, &actor);
+	scope.user_id = ids[1];
+	scope.team_id = ids[2];
+	scope.organization_id = ids[3];
+
+	SPI_connect();
+	/* before the key exists: a refused call leaves no raw key in memory */
+	CheckCreateAuthority(&actor, &caller, "generate_key()", &scope);
 
 	raw = KeyGenerate();
 	KeyHash(raw, strlen(raw), token);
@@ -339,17 +346,13 @@ generate_key(PG_FUNCTION_ARGS)
 	args[9] = CStringGetTextDatum(actor.name);
 	args[10] = CStringGetTextDatum(CallerRoleName(&caller));
 
-	scope.user_id = ids[1];
-	scope.team_id = ids[2];
-	scope.organization_id = ids[3];
-
-	SPI_connect();
-	CheckCreateAuthority(&actor, &caller, "generate_key()", &scope);
 	ret = SPI_execute_plan(KeptPlan(&insert_plan, INSERT_SQL, 11, argtypes),
 						   args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "keymgmt: inserting a key failed: %s",
 			 SPI_result_code_string(ret));
+	if (SPI_processed != 1 && ids[0] == NULL)
+		elog(ERROR, "keymgmt: inserting a key inserted no row");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),

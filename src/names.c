@@ -24,9 +24,10 @@
  *	  Does s (valid in the database encoding) hold U+0000-U+001F or
  *	  U+007F-U+009F?
  *
- * The C1 range is recognised in UTF-8 (as code points) and in the
- * single-byte encodings where bytes 0x80-0x9F are those code points (the
- * ISO 8859 family); in every server encoding a byte below 0x80 is ASCII.
+ * The C1 range is recognised in UTF-8 (as code points; also in SQL_ASCII,
+ * which holds UTF-8 clients' bytes as they are) and in the single-byte
+ * encodings where bytes 0x80-0x9F are those code points (the ISO 8859
+ * family); in every server encoding a byte below 0x80 is ASCII.
  */
 static bool
 HasControlCharacter(const char *s, int len)
@@ -34,6 +35,8 @@ HasControlCharacter(const char *s, int len)
 	int			encoding = GetDatabaseEncoding();
 	bool		c1_bytes = (encoding >= PG_LATIN1 && encoding <= PG_LATIN10) ||
 		(encoding >= PG_ISO_8859_5 && encoding <= PG_ISO_8859_8);
+	/* SQL_ASCII stores whatever bytes it is given: UTF-8 clients' too */
+	bool		c1_utf8 = encoding == PG_UTF8 || encoding == PG_SQL_ASCII;
 	int			i = 0;
 
 	while (i < len)
@@ -43,7 +46,7 @@ HasControlCharacter(const char *s, int len)
 		if (c < 0x20 || c == 0x7f || (c1_bytes && c >= 0x80 && c <= 0x9f))
 			return true;
 		/* U+0080-U+009F in UTF-8: C2 80 to C2 9F */
-		if (encoding == PG_UTF8 && c == 0xc2 && i + 1 < len &&
+		if (c1_utf8 && c == 0xc2 && i + 1 < len &&
 			(unsigned char) s[i + 1] >= 0x80 && (unsigned char) s[i + 1] <= 0x9f)
 			return true;
 		i += pg_mblen(s + i);
@@ -112,15 +115,23 @@ NameArgument(FunctionCallInfo fcinfo, int argno, const char *what)
 /*
  * ClipForMessage
  *	  A caller's value as a message shows it: at most 64 characters, then
- *	  "..." when there was more.
+ *	  "..." when there was more, with every ASCII control character shown
+ *	  as "?".
+ *
+ * New values cannot hold control characters (CheckName), but a team or
+ * organization read from a row that was written before 1.1, or directly
+ * by the tables' owner, may: it must not forge a line in the server log.
  */
 char *
 ClipForMessage(const char *value)
 {
 	int			len = strlen(value);
 	int			clip = pg_mbcharcliplen(value, len, KEYMGMT_MESSAGE_CHARS);
+	char	   *shown = psprintf("%.*s%s", clip, value, clip < len ? "..." : "");
+	char	   *c;
 
-	if (clip >= len)
-		return (char *) value;
-	return psprintf("%.*s...", clip, value);
+	for (c = shown; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return shown;
 }

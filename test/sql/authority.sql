@@ -44,7 +44,7 @@ BEGIN
 	PERFORM set_config('keymgmt.require_actor', 'off', true);
 	SELECT CASE WHEN k.token IS NULL THEN 'gone' WHEN k.blocked THEN 'blocked' ELSE 'unblocked' END
 	INTO state FROM (SELECT) d LEFT JOIN keymgmt.keys k ON k.token = tok;
-	SELECT count(*), max(CASE WHEN a.changed_by = session_user THEN '(session user)' ELSE a.changed_by END)
+	SELECT count(*), max(CASE WHEN a.changed_by = a.db_role THEN '(calling role)' ELSE a.changed_by END)
 	INTO audit_rows, changed_by FROM keymgmt.audit_log a WHERE a.object_id = tok;
 	RETURN NEXT;
 END $$;
@@ -107,7 +107,7 @@ SELECT keymgmt.revoke_admin('team-admin', team_id => 'team-1') AS revoked,
        keymgmt.revoke_admin('team-admin', team_id => 'team-1') AS revoked_again,
        keymgmt.revoke_admin('team-admin') AS not_a_global_admin;
 SELECT * FROM keymgmt.unblock_key('sk-matrix-block-3', actor => 'team-admin');
-SELECT action, object_id, changed_by = session_user AS by_session_user, before_value
+SELECT action, object_id, changed_by = db_role AS by_calling_role, before_value
 FROM keymgmt.audit_log WHERE object_type = 'admin' AND action = 'deleted';
 
 -- require_actor is superuser-only: a role cannot switch it off for itself

@@ -109,7 +109,7 @@ RESET ROLE;
 -- changed_by the calling role (current_user, so SET ROLE counts) unless an
 -- actor is given
 SELECT k.key_name, a.object_type, a.action, a.db_role,
-       CASE a.changed_by WHEN session_user THEN '(session user)' WHEN a.db_role THEN '(calling role)'
+       CASE a.changed_by WHEN a.db_role THEN '(calling role)'
             ELSE a.changed_by END AS changed_by,
        a.before_value ->> 'blocked' AS blocked_before, a.updated_values
 FROM keymgmt.audit_log a JOIN keymgmt.keys k ON k.token = a.object_id

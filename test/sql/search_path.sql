@@ -242,7 +242,7 @@ COMMIT;
 -- the four trails are the same: blocked then unblocked, by the right
 -- actor and role, with the real rows as before_value
 SELECT k.key_name, a.action,
-       CASE a.changed_by WHEN session_user THEN '(session user)' WHEN a.db_role THEN '(calling role)'
+       CASE a.changed_by WHEN a.db_role THEN '(calling role)'
             ELSE a.changed_by END AS changed_by,
        a.db_role,
        a.before_value ->> 'blocked' AS blocked_before,

@@ -69,7 +69,7 @@ RESET ROLE;
 -- the audit log: one row per change, changed_by as resolved above, db_role
 -- always the role that called
 SELECT action,
-       CASE changed_by WHEN session_user THEN '(session user)' WHEN db_role THEN '(calling role)'
+       CASE changed_by WHEN db_role THEN '(calling role)'
             ELSE changed_by END AS changed_by,
        db_role
 FROM keymgmt.audit_log WHERE object_id = :'tok1' ORDER BY id;
