@@ -10,7 +10,7 @@
 -- Same as keymgmt:
 --   * the key is a raw key (sk- and 1 to 252 of [A-Za-z0-9_-]) or a token of
 --     64 hex digits; NULL is 22004, anything else 22023;
---   * the actor: the argument, else keymgmt.actor, else the session user (and
+--   * the actor: the argument, else keymgmt.actor, else the database role (and
 --     then keymgmt.require_actor decides); an actor is checked against
 --     keymgmt.admins with a SHARE lock on the rows it relied on;
 --   * the row is found and locked in one statement (FOR NO KEY UPDATE); a
@@ -19,10 +19,13 @@
 --   * a real change sets updated_at/updated_by, writes one audit row (before
 --     value as jsonb, updated values) and queues pg_notify('keymgmt', ...)
 --     unless keymgmt.notify is off;
---   * SECURITY DEFINER SET search_path = pg_catalog, pg_temp, every name
---     qualified.
+--   * the owner's rights, every name qualified: here SECURITY DEFINER SET
+--     search_path = pg_catalog, pg_temp, the way PL/pgSQL gets them (keymgmt
+--     switches in C).
 -- Different, because PL/pgSQL cannot see it: db_role records session_user,
--- not the role that called the function (they differ only after SET ROLE).
+-- not the role that called the function; and roles listed by
+-- set_actor_required are not looked up (the runs name no actor and list no
+-- role).
 --
 -- block_key and unblock_key are written out in full (they differ only in the
 -- lines marked "differs"), so that neither pays for an extra function call.

@@ -299,7 +299,8 @@ w(f"""- **One cluster, one run.** `bench/run.sh` starts a throwaway PostgreSQL c
   - **keymgmt**: `SELECT … FROM keymgmt.block_key($1)`, then `keymgmt.unblock_key`.
   - **PL/pgSQL reference**: the same semantics in PL/pgSQL (`bench/reference.sql`):
     format check, `SELECT … FOR NO KEY UPDATE`, no-op check, audit row, `UPDATE`,
-    `pg_notify`, `SECURITY DEFINER SET search_path` like keymgmt's.
+    `pg_notify`, `SECURITY DEFINER SET search_path` (how PL/pgSQL gets the owner's rights;
+    keymgmt switches to them in C).
   - **LiteLLM pattern**: what a gateway does in application code, three autocommit
     statements per change: `SELECT` the key by its token, `INSERT` the audit row, `UPDATE`
     the key. No lock, no no-op check, no notification, two commits per change.
