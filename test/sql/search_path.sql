@@ -237,6 +237,58 @@ WHERE a.object_id = :'gen_tok';
 COMMIT;
 
 --
+-- the admin functions, key_info, delete_key and set_actor_required with the
+-- temp schema and its own first, and fake admins tables there: real grants,
+-- real rows, real audit rows
+--
+GRANT EXECUTE ON FUNCTION
+    keymgmt.delete_key(text, text),
+    keymgmt.key_info(text),
+    keymgmt.grant_admin(text, text, text),
+    keymgmt.revoke_admin(text, text, text)
+TO keymgmt_test_evil;
+INSERT INTO keymgmt.keys (token, key_name, created_at, updated_at)
+VALUES (encode(sha256('sk-test-path-del5'::bytea), 'hex'), 'sk-...del5', now(), now());
+SET ROLE keymgmt_test_evil;
+CREATE TABLE keymgmt_test_evil.admins (user_id text, team_id text, organization_id text);
+INSERT INTO keymgmt_test_evil.admins VALUES ('mallory', NULL, NULL);
+CREATE TEMP TABLE admins (LIKE keymgmt_test_evil.admins);
+INSERT INTO pg_temp.admins SELECT * FROM keymgmt_test_evil.admins;
+CREATE TABLE keymgmt_test_evil.actor_required_roles (role regrole);
+RESET ROLE;
+SET ROLE keymgmt_test_evil;
+SET search_path = pg_temp, keymgmt_test_evil, pg_catalog;
+SELECT keymgmt.grant_admin('path-team-admin', team_id => 't-9') AS granted,
+       keymgmt.grant_admin('path-team-admin', team_id => 't-9') AS granted_again;
+SELECT keymgmt.revoke_admin('path-team-admin', team_id => 't-9') AS revoked,
+       keymgmt.revoke_admin('mallory') AS revoked_fake;
+SELECT key_name, blocked FROM keymgmt.key_info('sk-test-path-evl1');
+SELECT key_name FROM keymgmt.key_info('sk-test-path-ghst');
+SELECT key_name FROM keymgmt.delete_key('sk-test-path-del5', actor => 'path-admin');
+-- an actor who is an admin only in the fake tables is nobody
+SELECT key_name FROM keymgmt.block_key('sk-test-path-ctl0', actor => 'mallory');
+RESET ROLE;
+-- and a superuser with the same search_path lists a role for real
+SELECT keymgmt.set_actor_required('keymgmt_test_evil') AS listed;
+RESET search_path;
+SELECT role FROM keymgmt.actor_required_roles;
+SELECT count(*) AS fake_listed FROM keymgmt_test_evil.actor_required_roles;
+SELECT user_id, team_id FROM keymgmt.admins ORDER BY user_id;
+SELECT object_type, action,
+       CASE object_type WHEN 'key' THEN left(object_id, 12) ELSE object_id END AS object,
+       CASE changed_by WHEN session_user THEN '(session user)' ELSE changed_by END AS changed_by,
+       CASE db_role WHEN session_user THEN '(session user)' ELSE db_role END AS db_role
+FROM keymgmt.audit_log
+WHERE object_type IN ('admin', 'role') OR object_id = encode(sha256('sk-test-path-del5'::bytea), 'hex')
+ORDER BY id;
+-- listed now: the hostile role must name an actor, whatever its search_path
+SET ROLE keymgmt_test_evil;
+SET search_path = pg_temp, keymgmt_test_evil, pg_catalog;
+SELECT key_name FROM keymgmt.block_key('sk-test-path-ctl0');
+RESET search_path;
+RESET ROLE;
+
+--
 -- the outcome, seen by the superuser with an ordinary search_path
 --
 -- the four trails are the same: blocked then unblocked, by the right
