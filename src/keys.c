@@ -300,6 +300,8 @@ generate_key(PG_FUNCTION_ARGS)
 	Caller		caller;
 	Actor		actor;
 	KeyScope	scope;
+	MemoryContext callcxt;
+	MemoryContext oldcxt;
 	int			ret;
 	int			i;
 	Datum		values[3];
@@ -333,11 +335,15 @@ generate_key(PG_FUNCTION_ARGS)
 	scope.team_id = ids[2];
 	scope.organization_id = ids[3];
 
+	callcxt = CurrentMemoryContext;
 	SPI_connect();
 	/* before the key exists: a refused call leaves no raw key in memory */
 	CheckCreateAuthority(&actor, &caller, "generate_key()", &scope);
 
+	/* the raw key outlives SPI_finish: it is the result */
+	oldcxt = MemoryContextSwitchTo(callcxt);
 	raw = KeyGenerate();
+	MemoryContextSwitchTo(oldcxt);
 	KeyHash(raw, strlen(raw), token);
 	KeyName(raw, strlen(raw), name);
 	args[0] = CStringGetTextDatum(token);

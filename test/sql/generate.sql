@@ -46,6 +46,16 @@ FROM keymgmt.audit_log a WHERE to_jsonb(a)::text LIKE '%' || :'raw' || '%';
 SELECT count(DISTINCT token) AS distinct_tokens, count(DISTINCT key) AS distinct_keys
 FROM (SELECT * FROM keymgmt.generate_key() UNION ALL
       SELECT * FROM keymgmt.generate_key()) g;
+-- many keys in one statement, with an actor (the authority check runs
+-- first): every raw key returned is the one whose hash was stored
+SELECT count(*) AS generated,
+       count(*) FILTER (WHERE g.key !~ '^sk-[A-Za-z0-9_-]{43}$') AS misshapen,
+       count(*) FILTER (WHERE encode(sha256(convert_to(g.key, 'UTF8')), 'hex') <> g.token) AS wrong_hash,
+       count(*) FILTER (WHERE g.key_name <> 'sk-...' || right(g.key, 4)) AS wrong_name
+FROM generate_series(1, 50) i,
+     LATERAL keymgmt.generate_key(key_alias => 'many-' || i, actor => 'alice') g;
+DELETE FROM keymgmt.keys WHERE key_alias LIKE 'many-%';
+DELETE FROM keymgmt.audit_log WHERE updated_values ->> 'key_alias' LIKE 'many-%';
 SELECT count(*) AS keys_without_alias, bool_and(metadata = '{}') AS empty_metadata,
        bool_and(user_id IS NULL) AS no_owner
 FROM keymgmt.keys WHERE key_alias IS NULL;

@@ -67,6 +67,8 @@ SELECT keymgmt.grant_admin('alice') AS granted,
 SELECT key AS raw1 FROM keymgmt.generate_key(key_alias => 'one', team_id => 'team-a', actor => 'alice') \gset
 SELECT key AS raw2 FROM keymgmt.generate_key(key_alias => 'two', user_id => 'u-2', actor => 'alice') \gset
 SELECT key AS raw3 FROM keymgmt.generate_key(key_alias => 'three', actor => 'alice') \gset
+-- statements that fail are logged with their text: those name keys by token
+SELECT token AS tok2 FROM keymgmt.keys WHERE key_alias = 'two' \gset
 SELECT token AS tok3 FROM keymgmt.keys WHERE key_alias = 'three' \gset
 SELECT key_name IS NOT NULL AS deleted FROM keymgmt.delete_key(:'tok3', actor => 'alice');
 SET ROLE keymgmt_test_upgrader;
@@ -131,7 +133,7 @@ SELECT status FROM keymgmt.verify_key(:'raw3');
 -- and what 1.1 adds is there
 SELECT keymgmt.set_actor_required('keymgmt_test_upgrader') AS listed;
 SET ROLE keymgmt_test_upgrader;
-SELECT blocked FROM keymgmt.unblock_key(:'raw2');
+SELECT blocked FROM keymgmt.unblock_key(:'tok2');
 RESET ROLE;
 
 DROP EXTENSION keymgmt;
