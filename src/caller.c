@@ -97,7 +97,7 @@ static Oid	keys_owner = InvalidOid;
  * KeysTableOid
  *	  keymgmt.keys' OID (42P01 when there is none), with its owner.
  */
-Oid
+static Oid
 KeysTableOid(void)
 {
 	bool		fresh;

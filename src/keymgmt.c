@@ -9,9 +9,7 @@
 #include "keymgmt.h"
 
 #include "access/detoast.h"
-#include "compat.h"
 #include "funcapi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"

@@ -101,7 +101,6 @@ extern void CallerLeave(Caller *caller);
 extern char *CallerRoleName(const Caller *caller);
 extern Oid	KeptRelation(Oid *slot, const char *relname, bool missing_ok,
 						 bool *fresh);
-extern Oid	KeysTableOid(void);
 extern Oid	KeysTableOwner(void);
 
 /* actor.c */

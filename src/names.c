@@ -55,6 +55,21 @@ HasControlCharacter(const char *s, int len)
 }
 
 /*
+ * RefuseName
+ *	  22023 for a name that breaks rule; the value is never repeated.
+ */
+pg_noreturn static void
+RefuseName(const char *what, const char *rule, bool holds_key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be %s", what, rule),
+			 errdetail("Actors, user, team and organization ids and key aliases are stored, audited and shown; the value is not repeated here."),
+			 holds_key ?
+			 errhint("Raw keys are never stored or shown: name the caller by an id, not by its key.") : 0));
+}
+
+/*
  * CheckName
  *	  22023 unless value may be stored and shown as what (an actor, a user
  *	  id, ...): at most 255 characters, no control character, no raw key.
@@ -64,23 +79,13 @@ void
 CheckName(const char *what, const char *value)
 {
 	int			len = strlen(value);
-	const char *rule = NULL;
-	bool		holds_key = false;
 
 	if (pg_mbstrlen_with_len(value, len) > KEYMGMT_NAME_MAX_CHARS)
-		rule = "at most 255 characters long";
-	else if (HasControlCharacter(value, len))
-		rule = "free of control characters";
-	else if ((holds_key = KeyIsEmbedded(value, len)))
-		rule = "free of API keys";
-
-	if (rule != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be %s", what, rule),
-				 errdetail("Actors, user, team and organization ids and key aliases are stored, audited and shown; the value is not repeated here."),
-				 holds_key ?
-				 errhint("Raw keys are never stored or shown: name the caller by an id, not by its key.") : 0));
+		RefuseName(what, "at most 255 characters long", false);
+	if (HasControlCharacter(value, len))
+		RefuseName(what, "free of control characters", false);
+	if (KeyIsEmbedded(value, len))
+		RefuseName(what, "free of API keys", true);
 }
 
 /*
@@ -103,10 +108,7 @@ NameArgument(FunctionCallInfo fcinfo, int argno, const char *what)
 	d = PG_GETARG_DATUM(argno);
 	if (toast_raw_datum_size(d) - VARHDRSZ >
 		(Size) KEYMGMT_NAME_MAX_CHARS * pg_database_encoding_max_length())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at most 255 characters long", what),
-				 errdetail("Actors, user, team and organization ids and key aliases are stored, audited and shown; the value is not repeated here.")));
+		RefuseName(what, "at most 255 characters long", false);
 	value = TextDatumGetCString(d);
 	CheckName(what, value);
 	return value;

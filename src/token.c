@@ -13,7 +13,6 @@
 #include "keymgmt.h"
 
 #include "common/base64.h"
-#include "compat.h"
 #include "port.h"
 #include "utils/builtins.h"
 
