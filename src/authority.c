@@ -149,18 +149,54 @@ CheckScope(const Actor *actor, const Caller *caller, const char *what,
 
 /*
  * CheckAuthority
- *	  May this actor <verb> (block, unblock, delete) this locked key?
+ *	  May this actor <verb> (block, unblock, delete, update, rotate, ...)
+ *	  this locked key, shown in messages as shown?
  *
- * owner_may: the key's owner may too (block and delete: a safe direction
- * when a key leaks; not unblock).
+ * owner_may: the key's owner may too (block, delete, rotate, end_grace: a
+ * safe direction when a key leaks; not unblock or update).
  */
 void
-CheckAuthority(const Actor *actor, const Caller *caller, const char *verb,
-			   bool owner_may, const ParsedKey *key, const KeyScope *scope)
+CheckAuthority(const Actor *actor, const Caller *caller, const char *what,
+			   const char *verb, bool owner_may, const char *shown,
+			   const KeyScope *scope)
 {
-	CheckScope(actor, caller, psprintf("%s_key()", verb), verb,
-			   psprintf("key \"%s\"", key->display), "this key",
-			   owner_may, scope->user_id ? "the key's owner" : NULL, scope);
+	CheckScope(actor, caller, what, verb, psprintf("key \"%s\"", shown),
+			   "this key", owner_may,
+			   scope->user_id ? "the key's owner" : NULL, scope);
+}
+
+/*
+ * CheckMoveAuthority
+ *	  update_key changing a key's team or organization: may the actor put
+ *	  the key where it goes?  A global admin, or an admin of the new team or
+ *	  of the new organization (scope is the row after the change).
+ */
+void
+CheckMoveAuthority(const Actor *actor, const Caller *caller,
+				   const char *shown, const KeyScope *scope)
+{
+	CheckScope(actor, caller, "update_key()", "move",
+			   psprintf("key \"%s\" there", shown), "a key there",
+			   false, NULL, scope);
+}
+
+/*
+ * AdminScopeCondition
+ *	  The authority rules as an SQL condition on a row k of keymgmt.keys,
+ *	  for list_keys: may the actor in parameter $n manage it, or does it own
+ *	  it?  The same admins rows CheckScope reads; an empty actor is nobody.
+ */
+const char *
+AdminScopeCondition(int n)
+{
+	return psprintf("($%d OPERATOR(pg_catalog.<>) ''"
+					" AND (k.user_id OPERATOR(pg_catalog.=) $%d"
+					"  OR EXISTS (SELECT 1 FROM keymgmt.admins a"
+					"   WHERE a.user_id OPERATOR(pg_catalog.=) $%d"
+					"     AND ((a.team_id IS NULL AND a.organization_id IS NULL)"
+					"          OR a.team_id OPERATOR(pg_catalog.=) k.team_id"
+					"          OR a.organization_id OPERATOR(pg_catalog.=) k.organization_id))))",
+					n, n, n);
 }
 
 /*

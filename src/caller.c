@@ -37,7 +37,7 @@
  * owner, its attribute numbers): any invalidation of the table, or of all
  * relations, empties its slot, and the next call looks it up again.
  */
-#define MAX_KEPT_RELATIONS 4
+#define MAX_KEPT_RELATIONS 8
 
 static Oid *kept_slots[MAX_KEPT_RELATIONS];
 static int	n_kept_slots = 0;
@@ -124,6 +124,40 @@ KeysTableOwner(void)
 {
 	(void) KeysTableOid();
 	return keys_owner;
+}
+
+static Oid	previous_relid = InvalidOid;
+
+/*
+ * SchemaIsCurrent
+ *	  Are keymgmt's tables at 1.1 (keymgmt.previous_tokens exists)?  With
+ *	  the 1.1 library and the extension still at 1.0, they are not, until
+ *	  ALTER EXTENSION keymgmt UPDATE.
+ */
+bool
+SchemaIsCurrent(void)
+{
+	bool		fresh;
+
+	return OidIsValid(KeptRelation(&previous_relid, "previous_tokens", true,
+								   &fresh));
+}
+
+/*
+ * RequireCurrentSchema
+ *	  55000 for a change on a 1.0 schema: its tables lack the key_id and
+ *	  the audit columns 1.1 writes.  Reading (verify_key, key_info) and the
+ *	  admin grants still work there.
+ */
+void
+RequireCurrentSchema(const char *what)
+{
+	if (!SchemaIsCurrent())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s needs keymgmt's tables at version 1.1", what),
+				 errdetail("The keymgmt library is at version 1.1 and the extension in this database at 1.0."),
+				 errhint("Run ALTER EXTENSION keymgmt UPDATE.")));
 }
 
 /*

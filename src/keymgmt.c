@@ -13,7 +13,9 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/tuplestore.h"
+#include "utils/uuid.h"
 
 PG_MODULE_MAGIC;
 
@@ -87,8 +89,9 @@ KeyArgumentParses(FunctionCallInfo fcinfo, int argno, ParsedKey *out)
 
 /*
  * ParseKeyArgument
- *	  Read a key argument (raw key or token) and parse it, or raise 22004 /
- *	  22023.  The message never repeats the input.
+ *	  Read a key argument of an admin function -- a raw key, a token or a
+ *	  key_id -- and parse it, or raise 22004 / 22023.  The message never
+ *	  repeats the input.
  */
 void
 ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out)
@@ -98,11 +101,61 @@ ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("key must not be null")));
 
-	if (!KeyArgumentParses(fcinfo, argno, out))
+	out->is_key_id = false;
+	if (KeyArgumentParses(fcinfo, argno, out))
+		return;
+	if (toast_raw_datum_size(PG_GETARG_DATUM(argno)) - VARHDRSZ == 36)
+	{
+		text	   *t = PG_GETARG_TEXT_PP(argno);
+
+		if (KeyIdParse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &out->key_id))
+		{
+			out->is_raw = false;
+			out->is_key_id = true;
+			out->token[0] = '\0';
+			strlcpy(out->display,
+					DatumGetCString(DirectFunctionCall1(uuid_out,
+														UUIDPGetDatum(&out->key_id))),
+					sizeof(out->display));
+			return;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("malformed key"),
+			 errdetail("A key is \"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\", a token of 64 hexadecimal digits, or a key_id (a uuid).")));
+}
+
+/*
+ * NullArgument
+ *	  22004 when an argument that has a non-null default is given as NULL.
+ *	  Returns false, for use in conditions.
+ */
+bool
+NullArgument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return false;
+}
+
+/*
+ * MetadataArgument
+ *	  A metadata argument: a JSON object; NULL means none ({}), as the
+ *	  column's default says.
+ */
+Datum
+MetadataArgument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	if (!JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(argno)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("malformed key"),
-				 errdetail("A key is \"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\", or a token of 64 hexadecimal digits.")));
+				 errmsg("metadata must be a JSON object")));
+	return PG_GETARG_DATUM(argno);
 }
 
 /*
@@ -188,6 +241,51 @@ ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 }
 
 /*
+ * BeginSetResult
+ *	  Start the materialized result of a SETOF function: the tuplestore the
+ *	  rows go into, in the query's memory, and (*desc) their row type.
+ */
+Tuplestorestate *
+BeginSetResult(FunctionCallInfo fcinfo, TupleDesc *desc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext oldcxt;
+
+	CheckOneRowContext(fcinfo);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(false, false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	*desc = tupdesc;
+	return store;
+}
+
+/*
+ * PutRow
+ *	  Add a row-typed datum (a keymgmt.keys row) to a SETOF result.
+ */
+void
+PutRow(Tuplestorestate *store, Datum row)
+{
+	HeapTupleData tuple;
+
+	tuple.t_data = DatumGetHeapTupleHeader(row);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(tuple.t_data);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuplestore_puttuple(store, &tuple);
+}
+
+/*
  * ReportKeyNotFound
  *	  42704, naming the key only by its display form.
  */
@@ -197,5 +295,7 @@ ReportKeyNotFound(const ParsedKey *key)
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("key \"%s\" does not exist", key->display),
+			 key->is_key_id ?
+			 errdetail("There is no key with this key_id, or it was deleted.") :
 			 errdetail("There is no key with this token, or it was deleted.")));
 }

@@ -1,18 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * keys.c
- *	  The SQL-callable key operations: generate_key, block_key, unblock_key,
- *	  delete_key and key_info.
+ *	  Making keys and the one-key changes of 1.0: generate_key, import_key,
+ *	  block_key, unblock_key, delete_key; key_info and key_id_at.
  *
  * Each function notes its caller and runs as the extension's owner
- * (caller.c).  Every change follows one shape, in the caller's transaction:
- *	 1. parse the key (22004, 22023) and refuse read-only transactions (25006);
- *	 2. find and lock the row in one statement (LockKey: 42704 if it is gone,
- *		PostgreSQL's own 40001 / 55P03 under REPEATABLE READ / lock_timeout);
- *	 3. decide on the locked row: may this actor do this to this key (42501,
- *		authority.c)?  A change that changes nothing returns the row;
- *	 4. otherwise one statement changes the row and writes its audit row,
- *		and one notification is queued for commit.
+ * (caller.c), parses its arguments, then hands the change to RunKeyChange
+ * (change.c), which locks, checks authority, writes the change with its
+ * audit row and queues the notification.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,194 +21,144 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(generate_key);
+PG_FUNCTION_INFO_V1(import_key);
 PG_FUNCTION_INFO_V1(block_key);
 PG_FUNCTION_INFO_V1(unblock_key);
 PG_FUNCTION_INFO_V1(delete_key);
 PG_FUNCTION_INFO_V1(key_info);
+PG_FUNCTION_INFO_V1(key_id_at);
 
-/* The row of keymgmt.keys that a change has locked. */
-typedef struct LockedKey
-{
-	bool		blocked;
-	Datum		row;			/* keymgmt.keys, in SPI memory */
-	Datum		before;			/* to_jsonb(row), for the audit row */
-	KeyScope	scope;			/* owner, team, organization */
-} LockedKey;
-
-static SPIPlanPtr lock_plan = NULL;
-static SPIPlanPtr lock_for_delete_plan = NULL;
 static SPIPlanPtr set_blocked_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr info_plan = NULL;
-
-#define LOCK_SQL(strength) \
-	"SELECT k.blocked, k, pg_catalog.to_jsonb(k), k.user_id, k.team_id," \
-	" k.organization_id FROM keymgmt.keys k " \
-	"WHERE k.token OPERATOR(pg_catalog.=) $1 FOR " strength " OF k"
-
-/* $1 token, $2 blocked, $3 now, $4 actor, $5 db_role, $6 before, $7 action */
-#define SET_BLOCKED_SQL \
-	"WITH upd AS (" \
-	"  UPDATE keymgmt.keys k SET blocked = $2, updated_at = $3, updated_by = $4" \
-	"  WHERE k.token OPERATOR(pg_catalog.=) $1 RETURNING k" \
-	"), aud AS (" \
-	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
-	"    changed_by, db_role, before_value, updated_values)" \
-	"  SELECT 'key', $3, $7, $1, $4, $5, $6," \
-	"    pg_catalog.jsonb_build_object('blocked', $2) FROM upd" \
-	") SELECT upd.k FROM upd"
-
-/* $1 token, $2 now, $3 actor, $4 db_role, $5 before */
-#define DELETE_SQL \
-	"WITH del AS (" \
-	"  DELETE FROM keymgmt.keys k WHERE k.token OPERATOR(pg_catalog.=) $1" \
-	"  RETURNING k" \
-	"), aud AS (" \
-	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
-	"    changed_by, db_role, before_value)" \
-	"  SELECT 'key', $2, 'deleted', $1, $3, $4, $5 FROM del" \
-	") SELECT del.k FROM del"
+static SPIPlanPtr conflict_plan = NULL;
 
 /*
- * $1 token, $2 key_name, $3 key_alias, $4 user_id, $5 team_id,
- * $6 organization_id, $7 expires, $8 metadata, $9 now, $10 actor, $11 db_role
+ * The write statements (change.c: $1 tokens, $2 now, $3 actor, $4 db_role).
+ * The self-join reads each locked row as it was, for the audit row's
+ * before_value: nobody else can have changed it since we locked it.
+ */
+
+/* $5 blocked, $6 action */
+#define SET_BLOCKED_SQL \
+	"WITH upd AS (" \
+	"  UPDATE keymgmt.keys k SET blocked = $5, updated_at = $2, updated_by = $3" \
+	"  FROM keymgmt.keys o" \
+	"  WHERE k.token OPERATOR(pg_catalog.=) ANY ($1)" \
+	"    AND o.token OPERATOR(pg_catalog.=) k.token" \
+	"  RETURNING k, pg_catalog.to_jsonb(o) AS before" \
+	"), aud AS (" \
+	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    key_id, changed_by, db_role, before_value, updated_values)" \
+	"  SELECT 'key', $2, $6, (upd.k).token, (upd.k).key_id, $3, $4, upd.before," \
+	"    pg_catalog.jsonb_build_object('blocked', $5) FROM upd" \
+	") SELECT upd.k, (upd.k).token, (upd.k).key_id FROM upd"
+
+/* deleting a key deletes its previous secrets */
+#define DELETE_SQL \
+	"WITH del AS (" \
+	"  DELETE FROM keymgmt.keys k WHERE k.token OPERATOR(pg_catalog.=) ANY ($1)" \
+	"  RETURNING k" \
+	"), prev AS (" \
+	"  DELETE FROM keymgmt.previous_tokens p USING del" \
+	"  WHERE p.key_id OPERATOR(pg_catalog.=) (del.k).key_id" \
+	"), aud AS (" \
+	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    key_id, changed_by, db_role, before_value)" \
+	"  SELECT 'key', $2, 'deleted', (del.k).token, (del.k).key_id, $3, $4," \
+	"    pg_catalog.to_jsonb(del.k) FROM del" \
+	") SELECT del.k, (del.k).token, (del.k).key_id FROM del"
+
+/*
+ * $5 token, $6 key_name, $7 key_alias, $8 user_id, $9 team_id,
+ * $10 organization_id, $11 blocked, $12 expires, $13 metadata, $14 key_id.
+ * A taken token, key_id or alias, or a previous secret still in its grace,
+ * inserts nothing (ON CONFLICT waits for a concurrent insert of the same
+ * value to commit or roll back); the conflict is then reported by name.
  */
 #define INSERT_SQL \
 	"WITH ins AS (" \
 	"  INSERT INTO keymgmt.keys AS k (token, key_name, key_alias, user_id," \
 	"    team_id, organization_id, blocked, expires, metadata," \
-	"    created_at, updated_at, created_by, updated_by)" \
-	"  VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8, $9, $9, $10, $10)" \
-	"  ON CONFLICT (key_alias) DO NOTHING RETURNING k" \
-	") INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
-	"    changed_by, db_role, updated_values)" \
-	"  SELECT 'key', $9, 'created', $1, $10, $11, pg_catalog.to_jsonb(ins.k)" \
-	"  FROM ins"
+	"    created_at, updated_at, created_by, updated_by, key_id)" \
+	"  SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $2, $2, $3, $3, $14" \
+	"  WHERE NOT EXISTS (SELECT 1 FROM keymgmt.previous_tokens p" \
+	"    WHERE p.token OPERATOR(pg_catalog.=) $5" \
+	"      AND p.valid_until OPERATOR(pg_catalog.>) $2)" \
+	"  ON CONFLICT DO NOTHING RETURNING k" \
+	"), aud AS (" \
+	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
+	"    key_id, changed_by, db_role, updated_values)" \
+	"  SELECT 'key', $2, 'created', (ins.k).token, (ins.k).key_id, $3, $4," \
+	"    pg_catalog.to_jsonb(ins.k) FROM ins" \
+	") SELECT ins.k, (ins.k).token, (ins.k).key_id FROM ins"
 
-#define INFO_SQL \
-	"SELECT k FROM keymgmt.keys k WHERE k.token OPERATOR(pg_catalog.=) $1"
+/* $1 token: which value of a new key was taken */
+#define CONFLICT_SQL \
+	"SELECT EXISTS (SELECT 1 FROM keymgmt.keys k" \
+	"               WHERE k.token OPERATOR(pg_catalog.=) $1)," \
+	"       EXISTS (SELECT 1 FROM keymgmt.previous_tokens p" \
+	"               WHERE p.token OPERATOR(pg_catalog.=) $1" \
+	"                 AND p.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())"
 
 /*
- * PrepareChange
- *	  The steps every change takes before it touches a row.
+ * SetBlockedChange
+ *	  Describe a block (blocked) or unblock, of one key or of many
+ *	  (bulk.c): an owner may block their own key (a safe direction), not
+ *	  unblock it.
  */
-static void
-PrepareChange(FunctionCallInfo fcinfo, const char *what, ParsedKey *key)
+void
+SetBlockedChange(KeyChange *c, bool blocked)
 {
-	ParseKeyArgument(fcinfo, 0, key);
-	PreventCommandIfReadOnly(what);	/* also on a standby */
+	c->action = blocked ? "blocked" : "unblocked";
+	c->verb = blocked ? "block" : "unblock";
+	c->owner_may = blocked;
+	c->exclusive = false;
+	c->write_sql = SET_BLOCKED_SQL;
+	c->write_plan = &set_blocked_plan;
+	c->nextra = 2;
+	c->extra_types[0] = BOOLOID;
+	c->extra[0] = BoolGetDatum(blocked);
+	c->extra_types[1] = TEXTOID;
+	c->extra[1] = CStringGetTextDatum(c->action);
+	memset(c->extra_nulls, ' ', c->nextra);
+	c->want_blocked = blocked;
 }
 
-/*
- * LockKey
- *	  Find the key's row and lock it in the same statement.
- *
- * In READ COMMITTED a caller that waited for the lock gets the committed
- * outcome of the other transaction: the newer row, or no row if it was
- * deleted (42704).  Under REPEATABLE READ PostgreSQL raises 40001 itself.
- * Must run inside SPI_connect().
- */
-static void
-LockKey(const ParsedKey *key, bool for_delete, LockedKey *out)
+/* a block of a blocked key, an unblock of an unblocked one, is a no-op */
+static bool
+BlockedChanges(KeyChange *c, LockedKey *key)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	SPIPlanPtr	plan;
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	int			ret;
-
-	if (for_delete)
-		plan = KeptPlan(&lock_for_delete_plan, LOCK_SQL("UPDATE"), 1, argtypes);
-	else
-		plan = KeptPlan(&lock_plan, LOCK_SQL("NO KEY UPDATE"), 1, argtypes);
-
-	args[0] = CStringGetTextDatum(key->token);
-	ret = SPI_execute_plan(plan, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "keymgmt: locking a key failed: %s",
-			 SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		ReportKeyNotFound(key);
-
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	out->blocked = DatumGetBool(SPI_getbinval(row, desc, 1, &isnull));
-	out->row = SPI_getbinval(row, desc, 2, &isnull);
-	out->before = SPI_getbinval(row, desc, 3, &isnull);
-	out->scope.user_id = SPI_getvalue(row, desc, 4);
-	out->scope.team_id = SPI_getvalue(row, desc, 5);
-	out->scope.organization_id = SPI_getvalue(row, desc, 6);
-}
-
-/*
- * RunChange
- *	  Execute a change statement that must return exactly the changed row.
- */
-static Datum
-RunChange(SPIPlanPtr plan, Datum *args)
-{
-	bool		isnull;
-	int			ret;
-
-	ret = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "keymgmt: change of a locked key failed: %s",
-			 SPI_result_code_string(ret));
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						 &isnull);
+	return key->blocked != c->want_blocked;
 }
 
 /*
  * SetBlocked
- *	  block_key and unblock_key: lock, decide, change, audit, notify.
+ *	  block_key and unblock_key.
  */
 static Datum
 SetBlocked(FunctionCallInfo fcinfo, bool blocked)
 {
-	const char *action = blocked ? "blocked" : "unblocked";
+	KeyChange	c = {0};
 	Caller		caller;
 	ParsedKey	key;
-	LockedKey	locked;
 	Actor		actor;
-	Datum		result;
 
 	CallerEnter(fcinfo, &caller);
-	PrepareChange(fcinfo, blocked ? "block_key()" : "unblock_key()", &key);
+	ParseKeyArgument(fcinfo, 0, &key);
 	ResolveActor(fcinfo, 1, &caller, &actor);
 
-	SPI_connect();
-	LockKey(&key, false, &locked);
-	/* an owner may block their own key (a safe direction), not unblock it */
-	CheckAuthority(&actor, &caller, blocked ? "block" : "unblock", blocked,
-				   &key, &locked.scope);
+	c.what = blocked ? "block_key()" : "unblock_key()";
+	SetBlockedChange(&c, blocked);
+	c.changes = BlockedChanges;
+	c.caller = &caller;
+	c.actor = &actor;
+	c.target = TARGET_KEY;
+	c.key = &key;
+	RunKeyChange(&c);
 
-	if (locked.blocked == blocked)
-		result = locked.row;	/* nothing to change: no audit, no message */
-	else
-	{
-		Oid			argtypes[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, TEXTOID,
-		TEXTOID, JSONBOID, TEXTOID};
-		Datum		args[7];
-
-		args[0] = CStringGetTextDatum(key.token);
-		args[1] = BoolGetDatum(blocked);
-		args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		args[3] = CStringGetTextDatum(actor.name);
-		args[4] = CStringGetTextDatum(CallerRoleName(&caller));
-		args[5] = locked.before;
-		args[6] = CStringGetTextDatum(action);
-		result = RunChange(KeptPlan(&set_blocked_plan, SET_BLOCKED_SQL,
-									7, argtypes), args);
-		NotifyKeyChange(action, key.token);
-	}
-
-	result = SPI_datumTransfer(result, false, -1);
-	SPI_finish();
 	CallerLeave(&caller);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(c.row);
 }
 
 /*
@@ -238,136 +183,189 @@ unblock_key(PG_FUNCTION_ARGS)
 
 /*
  * delete_key(key text, actor text DEFAULT NULL) RETURNS keymgmt.keys
- *	  Delete the key; returns the row as it was.
+ *	  Delete the key and its previous secrets; returns the row as it was.
  */
 Datum
 delete_key(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[5] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, JSONBOID};
-	Datum		args[5];
+	KeyChange	c = {0};
 	Caller		caller;
 	ParsedKey	key;
-	LockedKey	locked;
 	Actor		actor;
-	Datum		result;
 
 	CallerEnter(fcinfo, &caller);
-	PrepareChange(fcinfo, "delete_key()", &key);
+	ParseKeyArgument(fcinfo, 0, &key);
 	ResolveActor(fcinfo, 1, &caller, &actor);
 
-	SPI_connect();
-	LockKey(&key, true, &locked);
-	CheckAuthority(&actor, &caller, "delete", true, &key, &locked.scope);
+	c.what = "delete_key()";
+	c.verb = "delete";
+	c.action = "deleted";
+	c.owner_may = true;
+	c.exclusive = true;
+	c.write_sql = DELETE_SQL;
+	c.write_plan = &delete_plan;
+	c.caller = &caller;
+	c.actor = &actor;
+	c.target = TARGET_KEY;
+	c.key = &key;
+	RunKeyChange(&c);
 
-	args[0] = CStringGetTextDatum(key.token);
-	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[2] = CStringGetTextDatum(actor.name);
-	args[3] = CStringGetTextDatum(CallerRoleName(&caller));
-	args[4] = locked.before;
-	result = RunChange(KeptPlan(&delete_plan, DELETE_SQL, 5, argtypes), args);
-	NotifyKeyChange("deleted", key.token);
-
-	result = SPI_datumTransfer(result, false, -1);
-	SPI_finish();
 	CallerLeave(&caller);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(c.row);
+}
+
+/* what generate_key and import_key write, beside the names */
+typedef struct NewKey
+{
+	const char *token;
+	const char *alias;
+	const char *shown;			/* the key in a message */
+} NewKey;
+
+/*
+ * NewKeyConflict
+ *	  The insert wrote nothing: say which of the new key's values is taken.
+ *	  23505 in every case.
+ */
+static void
+NewKeyConflict(KeyChange *c)
+{
+	NewKey	   *new = (NewKey *) c->arg;
+	Oid			argtype = TEXTOID;
+	Datum		arg = TokenOf(new->token);
+	bool		isnull;
+	int			ret;
+
+	ret = SPI_execute_plan(KeptPlan(&conflict_plan, CONFLICT_SQL, 1, &argtype),
+						   &arg, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "keymgmt: looking for a conflict failed: %s",
+			 SPI_result_code_string(ret));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								   1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("key \"%s\" already exists", new->shown),
+				 errdetail("A key with this token is already in keymgmt.keys.")));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								   2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("key \"%s\" already exists", new->shown),
+				 errdetail("It is a previous secret of a rotated key, still in its grace.")));
+	if (new->alias != NULL)
+		ReportAliasTaken(new->alias);
+	elog(ERROR, "keymgmt: inserting a key inserted no row");
+}
+
+/*
+ * CreateKey
+ *	  generate_key and import_key: the arguments from key_alias on are
+ *	  (key_alias, user_id, team_id, organization_id) at first_name, then
+ *	  expires, metadata and actor at the given positions.  blocked (import
+ *	  only) and the token and key_name are the caller's.  Returns the new
+ *	  row.
+ *
+ * With an actor, only a key the actor could block (CheckCreateAuthority),
+ * checked before the key exists.
+ */
+static Datum
+CreateKey(FunctionCallInfo fcinfo, const char *what, Caller *caller,
+		  int first_name, int expires_arg, int metadata_arg, int actor_arg,
+		  bool blocked, const char *token, const char *key_name,
+		  const char *shown)
+{
+	static const char *const names[4] = {"key_alias", "user_id", "team_id",
+	"organization_id"};
+	KeyChange	c = {0};
+	NewKey		new;
+	Actor		actor;
+	char	   *ids[4];
+	pg_uuid_t  *key_id = palloc(sizeof(pg_uuid_t));
+	int			i;
+
+	memset(c.extra_nulls, ' ', sizeof(c.extra_nulls));
+	for (i = 0; i < 4; i++)
+	{
+		ids[i] = NameArgument(fcinfo, first_name + i, names[i]);
+		c.extra_types[2 + i] = TEXTOID;
+		c.extra[2 + i] = ids[i] ? CStringGetTextDatum(ids[i]) : (Datum) 0;
+		if (ids[i] == NULL)
+			c.extra_nulls[2 + i] = 'n';
+	}
+	c.extra_types[0] = TEXTOID;
+	c.extra[0] = TokenOf(token);
+	c.extra_types[1] = TEXTOID;
+	c.extra[1] = CStringGetTextDatum(key_name);
+	c.extra_types[6] = BOOLOID;
+	c.extra[6] = BoolGetDatum(blocked);
+	c.extra_types[7] = TIMESTAMPTZOID;
+	c.extra[7] = PG_GETARG_DATUM(expires_arg);
+	if (PG_ARGISNULL(expires_arg))
+		c.extra_nulls[7] = 'n';
+	c.extra_types[8] = JSONBOID;
+	c.extra[8] = MetadataArgument(fcinfo, metadata_arg);
+	KeyIdMake(GetCurrentTransactionStartTimestamp(), key_id);
+	c.extra_types[9] = UUIDOID;
+	c.extra[9] = UUIDPGetDatum(key_id);
+	c.nextra = 10;
+	ResolveActor(fcinfo, actor_arg, caller, &actor);
+
+	new.token = token;
+	new.alias = ids[0];
+	new.shown = shown;
+	c.what = what;
+	c.action = "created";
+	c.write_sql = INSERT_SQL;
+	c.write_plan = &insert_plan;
+	c.conflict = NewKeyConflict;
+	c.arg = &new;
+	c.caller = caller;
+	c.actor = &actor;
+	c.target = TARGET_NEW;
+	c.scope.user_id = ids[1];
+	c.scope.team_id = ids[2];
+	c.scope.organization_id = ids[3];
+	RunKeyChange(&c);
+	return c.row;
 }
 
 /*
  * generate_key(key_alias, user_id, team_id, organization_id, expires,
  *				metadata, actor) RETURNS TABLE(key, token, key_name)
  *	  Create a key from 256 random bits; the raw key is returned only here.
- *
- * With an actor, only a key the actor could block (CheckCreateAuthority).
- * A taken key_alias is 23505.  The insert skips the conflict itself (and so
- * waits for a concurrent insert of the same alias to commit or roll back),
- * and we report it, rather than showing the unique index's error with our
- * internal statement as its context.
  */
 Datum
 generate_key(PG_FUNCTION_ARGS)
 {
-	static const char *const names[4] = {"key_alias", "user_id", "team_id",
-	"organization_id"};
-	Oid			argtypes[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		args[11];
-	char		nulls[11];
-	char	   *ids[4];
 	char	   *raw;
 	char		token[KEYMGMT_TOKEN_LEN + 1];
 	char		name[KEYMGMT_DISPLAY_LEN];
 	Caller		caller;
-	Actor		actor;
-	KeyScope	scope;
-	MemoryContext callcxt;
-	MemoryContext oldcxt;
-	int			ret;
-	int			i;
 	Datum		values[3];
 	bool		isnull[3] = {false, false, false};
 
 	CallerEnter(fcinfo, &caller);
 	CheckOneRowContext(fcinfo);
-	memset(nulls, ' ', sizeof(nulls));
-	for (i = 0; i < 4; i++)		/* key_alias .. organization_id */
-	{
-		ids[i] = NameArgument(fcinfo, i, names[i]);
-		args[i + 2] = ids[i] ? CStringGetTextDatum(ids[i]) : (Datum) 0;
-		if (ids[i] == NULL)
-			nulls[i + 2] = 'n';
-	}
-	args[6] = PG_GETARG_DATUM(4);	/* expires */
-	if (PG_ARGISNULL(4))
-		nulls[6] = 'n';
-	/* metadata: an object; null means none, as the column's default says */
-	if (PG_ARGISNULL(5))
-		args[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	else if (!JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(5)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("metadata must be a JSON object")));
-	else
-		args[7] = PG_GETARG_DATUM(5);
-	PreventCommandIfReadOnly("generate_key()");
-	ResolveActor(fcinfo, 6, &caller, &actor);
-	scope.user_id = ids[1];
-	scope.team_id = ids[2];
-	scope.organization_id = ids[3];
 
-	callcxt = CurrentMemoryContext;
-	SPI_connect();
-	/* before the key exists: a refused call leaves no raw key in memory */
-	CheckCreateAuthority(&actor, &caller, "generate_key()", &scope);
-
-	/* the raw key outlives SPI_finish: it is the result */
-	oldcxt = MemoryContextSwitchTo(callcxt);
+	/*
+	 * Made before the arguments are checked, but never seen unless the key
+	 * is written: a refused call leaves only this memory, which we clear.
+	 */
 	raw = KeyGenerate();
-	MemoryContextSwitchTo(oldcxt);
 	KeyHash(raw, strlen(raw), token);
 	KeyName(raw, strlen(raw), name);
-	args[0] = CStringGetTextDatum(token);
-	args[1] = CStringGetTextDatum(name);
-	args[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[9] = CStringGetTextDatum(actor.name);
-	args[10] = CStringGetTextDatum(CallerRoleName(&caller));
-
-	ret = SPI_execute_plan(KeptPlan(&insert_plan, INSERT_SQL, 11, argtypes),
-						   args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "keymgmt: inserting a key failed: %s",
-			 SPI_result_code_string(ret));
-	if (SPI_processed != 1 && ids[0] == NULL)
-		elog(ERROR, "keymgmt: inserting a key inserted no row");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("key alias \"%s\" is already taken",
-						ClipForMessage(ids[0])),
-				 errdetail("Aliases are unique; choose another one or none.")));
-	SPI_finish();
-
-	NotifyKeyChange("created", token);
+	PG_TRY();
+	{
+		(void) CreateKey(fcinfo, "generate_key()", &caller, 0, 4, 5, 6, false,
+						 token, name, name);
+	}
+	PG_CATCH();
+	{
+		explicit_bzero(raw, strlen(raw));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	CallerLeave(&caller);
 
 	values[0] = CStringGetTextDatum(raw);
@@ -383,37 +381,117 @@ generate_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * ImportedKeyName
+ *	  key_name given with a token: "sk-..." and 1 to 4 key characters, the
+ *	  form LiteLLM stores (22004 when null, 22023 otherwise).
+ */
+static char *
+ImportedKeyName(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+	size_t		len;
+	size_t		i;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key_name must not be null when key is a token"),
+				 errhint("Give the key's display form, \"sk-...\" and its last 1 to 4 characters.")));
+	name = NameArgument(fcinfo, argno, "key_name");
+	len = strlen(name);
+	if (len < 7 || len > 10 || strncmp(name, "sk-...", 6) != 0)
+		goto malformed;
+	for (i = 6; i < len; i++)
+		if (!(isalnum((unsigned char) name[i]) || name[i] == '_' || name[i] == '-') ||
+			(unsigned char) name[i] >= 0x80)
+			goto malformed;
+	return name;
+
+malformed:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("key_name must be \"sk-...\" followed by 1 to 4 key characters"),
+			 errdetail("The value is not repeated here.")));
+}
+
+/*
+ * import_key(key, key_name, key_alias, user_id, team_id, organization_id,
+ *			  blocked, expires, metadata, actor) RETURNS keymgmt.keys
+ *	  Bring in a key that exists elsewhere, by its token (with its key_name)
+ *	  or its raw key (hashed here, never stored; key_name derived).
+ */
+Datum
+import_key(PG_FUNCTION_ARGS)
+{
+	ParsedKey	key;
+	Caller		caller;
+	char		name[KEYMGMT_DISPLAY_LEN];
+	char	   *key_name;
+	Datum		row;
+
+	CallerEnter(fcinfo, &caller);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key must not be null")));
+	if (!KeyArgumentParses(fcinfo, 0, &key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed key"),
+				 errdetail("import_key takes a raw key (\"sk-\" followed by 1 to 252 characters of A-Z, a-z, 0-9, \"_\" or \"-\") or its token (64 hexadecimal digits).")));
+	NullArgument(fcinfo, 6, "blocked");
+	if (key.is_raw)
+	{
+		text	   *t = PG_GETARG_TEXT_PP(0);
+
+		KeyName(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), name);
+		key_name = name;
+	}
+	else
+		key_name = ImportedKeyName(fcinfo, 1);
+
+	row = CreateKey(fcinfo, "import_key()", &caller, 2, 7, 8, 9,
+					PG_GETARG_BOOL(6), key.token, key_name, key.display);
+	CallerLeave(&caller);
+	PG_RETURN_DATUM(row);
+}
+
+/*
  * key_info(key text) RETURNS keymgmt.keys
- *	  Read one key by raw key or token: no lock, no audit.
+ *	  Read one key by raw key, token (or a previous secret in its grace) or
+ *	  key_id: no lock, no audit.
  */
 Datum
 key_info(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
 	ParsedKey	key;
+	LockedKey	found;
 	Caller		caller;
 	Datum		result;
-	bool		isnull;
-	int			ret;
 
 	CallerEnter(fcinfo, &caller);
 	ParseKeyArgument(fcinfo, 0, &key);
+	RequireCurrentSchema("key_info()");
 
 	SPI_connect();
-	args[0] = CStringGetTextDatum(key.token);
-	ret = SPI_execute_plan(KeptPlan(&info_plan, INFO_SQL, 1, argtypes),
-						   args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "keymgmt: reading a key failed: %s",
-			 SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	if (!FindKeyRow(&key, LOCK_NONE, &found))
 		ReportKeyNotFound(&key);
-
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						   &isnull);
-	result = SPI_datumTransfer(result, false, -1);
+	result = SPI_datumTransfer(found.row, false, -1);
 	SPI_finish();
 	CallerLeave(&caller);
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * key_id_at(created_at timestamptz) RETURNS uuid
+ *	  A new key_id for a key created at created_at: the default of
+ *	  keymgmt.keys.key_id, and what the update from 1.0 gives existing keys.
+ */
+Datum
+key_id_at(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+	KeyIdMake(PG_GETARG_TIMESTAMPTZ(0), id);
+	PG_RETURN_UUID_P(id);
 }

@@ -4,7 +4,8 @@
  *	  Cache-invalidation messages for key changes.
  *
  * Every real change queues one notification on channel "keymgmt" with the
- * payload {"action": "...", "token": "..."}, or for a change of who is an
+ * payload {"action": "...", "token": "...", "key_id": "..."} (a cache drops
+ * every answer of that key_id, whichever secret it was asked with), or for a change of who is an
  * admin {"action": "...", "object_type": "admin", "user_id": "..."}.  It goes through PostgreSQL's
  * own NOTIFY queue in the caller's transaction, so listeners see it only if
  * the change commits, and in commit order.
@@ -15,7 +16,9 @@
 
 #include "commands/async.h"
 #include "lib/stringinfo.h"
+#include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/uuid.h"
 
 #define KEYMGMT_CHANNEL "keymgmt"
 
@@ -23,11 +26,11 @@
  * NotifyKeyChange
  *	  Queue the notification for one change, unless keymgmt.notify is off.
  *
- * action is one of our fixed words and token is 64 hex digits, so neither
- * needs JSON escaping.
+ * action is one of our fixed words, token is 64 hex digits and key_id a
+ * uuid, so none needs JSON escaping.
  */
 void
-NotifyKeyChange(const char *action, const char *token)
+NotifyKeyChange(const char *action, const char *token, Datum key_id)
 {
 	StringInfoData payload;
 
@@ -35,8 +38,10 @@ NotifyKeyChange(const char *action, const char *token)
 		return;
 
 	initStringInfo(&payload);
-	appendStringInfo(&payload, "{\"action\": \"%s\", \"token\": \"%s\"}",
-					 action, token);
+	appendStringInfo(&payload,
+					 "{\"action\": \"%s\", \"token\": \"%s\", \"key_id\": \"%s\"}",
+					 action, token,
+					 DatumGetCString(DirectFunctionCall1(uuid_out, key_id)));
 	Async_Notify(KEYMGMT_CHANNEL, payload.data);
 	pfree(payload.data);
 }

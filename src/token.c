@@ -13,8 +13,10 @@
 #include "keymgmt.h"
 
 #include "common/base64.h"
+#include "datatype/timestamp.h"
 #include "port.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 
 static inline bool
 IsRawKeyChar(unsigned char c)
@@ -205,4 +207,79 @@ KeyGenerate(void)
 	}
 	b64[n] = '\0';
 	return key;
+}
+
+/*
+ * KeyIdParse
+ *	  Recognise a key_id in canonical uuid text form (8-4-4-4-12 hex digits,
+ *	  either case) and store it in *out.  Returns false for anything else:
+ *	  uuid_in's other spellings (braces, no hyphens) are not a key argument.
+ */
+bool
+KeyIdParse(const char *s, size_t len, pg_uuid_t *out)
+{
+	int			i;
+	int			n = 0;
+
+	if (len != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+		int			nibble;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		if (!IsHexDigit(c))
+			return false;
+		nibble = (c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10;
+		if (n % 2 == 0)
+			out->data[n / 2] = (unsigned char) (nibble << 4);
+		else
+			out->data[n / 2] |= (unsigned char) nibble;
+		n++;
+	}
+	return true;
+}
+
+/*
+ * KeyIdMake
+ *	  A new key_id: a UUIDv7 (RFC 9562) for a key created at created_at.
+ *
+ * 48 bits of Unix time in milliseconds, the version, 12 bits of the time's
+ * fraction of a millisecond (RFC 9562's method 3, so keys made in one
+ * millisecond but different microseconds still sort in order), the
+ * variant, and 62 bits of pg_strong_random().  Times before 1970 count as
+ * 1970.
+ */
+void
+KeyIdMake(TimestampTz created_at, pg_uuid_t *out)
+{
+	int64		unix_us;
+	uint64		ms;
+	uint32		sub_ms;
+	int			i;
+
+	unix_us = created_at +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	if (created_at == DT_NOBEGIN || unix_us < 0)
+		unix_us = 0;
+	ms = (uint64) unix_us / 1000;
+	if (created_at == DT_NOEND || ms > UINT64CONST(0xFFFFFFFFFFFF))
+		ms = UINT64CONST(0xFFFFFFFFFFFF);
+	sub_ms = (uint32) (((uint64) unix_us % 1000) * 4096 / 1000);
+
+	if (!pg_strong_random(out->data + 8, 8))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes for a key_id")));
+	for (i = 0; i < 6; i++)
+		out->data[i] = (unsigned char) (ms >> (40 - 8 * i));
+	out->data[6] = (unsigned char) (0x70 | (sub_ms >> 8));
+	out->data[7] = (unsigned char) (sub_ms & 0xff);
+	out->data[8] = (unsigned char) (0x80 | (out->data[8] & 0x3f));
 }

@@ -187,7 +187,9 @@ SELECT count(*) AS audit_rows_before_verify FROM keymgmt.audit_log \gset
 SELECT results_eq(
 	$$SELECT * FROM keymgmt.verify_key('sk-tap-valid')$$,
 	$$SELECT true, 'valid', pg_temp.t('sk-tap-valid'), 'u-1', 't-1', 'o-1',
-			 now() + interval '1 day', '{"tier": "gold"}'::jsonb$$,
+			 now() + interval '1 day', '{"tier": "gold"}'::jsonb,
+			 (SELECT key_id FROM keymgmt.keys WHERE token = pg_temp.t('sk-tap-valid')),
+			 NULL::timestamptz$$,
 	'a good key: valid, with its token, owner, scope, expiry and metadata');
 SELECT results_eq(
 	$$SELECT valid, status, token, user_id, team_id, organization_id, expires, metadata

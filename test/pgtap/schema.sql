@@ -4,7 +4,7 @@
 -- everything happens in one transaction that is rolled back.
 
 BEGIN;
-SELECT plan(164);
+SELECT plan(187);
 
 -- the actor used below is a global admin, so that the checks of who may
 -- change which key let its changes through (authority is tested in
@@ -29,8 +29,26 @@ SELECT has_table('keymgmt', 'keys', 'table keymgmt.keys exists');
 SELECT columns_are('keymgmt', 'keys', ARRAY[
 	'token', 'key_name', 'key_alias', 'user_id', 'team_id', 'organization_id',
 	'blocked', 'expires', 'metadata', 'created_at', 'updated_at',
-	'created_by', 'updated_by'],
+	'created_by', 'updated_by', 'key_id'],
 	'keymgmt.keys has exactly the columns of the SPEC');
+SELECT col_type_is('keymgmt', 'keys', 'key_id', 'uuid', 'keys.key_id is a uuid');
+SELECT col_not_null('keymgmt', 'keys', 'key_id', 'keys.key_id is not null');
+SELECT col_is_unique('keymgmt', 'keys', 'key_id', 'keys.key_id is unique');
+SELECT has_index('keymgmt', 'keys', 'keys_user_id_idx', ARRAY['user_id'], 'keys(user_id) is indexed');
+SELECT has_index('keymgmt', 'keys', 'keys_team_id_idx', ARRAY['team_id'], 'keys(team_id) is indexed');
+SELECT has_index('keymgmt', 'keys', 'keys_organization_id_idx', ARRAY['organization_id'],
+	'keys(organization_id) is indexed');
+SELECT is_empty(
+	$$SELECT a.attname FROM pg_index i
+	  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+	  WHERE i.indrelid = 'keymgmt.keys'::regclass
+	    AND a.attname IN ('blocked', 'updated_at', 'updated_by')$$,
+	'no index on a column block and unblock change: they stay HOT updates');
+SELECT is(
+	(SELECT substr(keymgmt.key_id_at('2026-01-02 03:04:05.678+00')::text, 1, 13)),
+	'019b7ca9-8f2e', 'key_id_at puts the time in milliseconds first (UUIDv7)');
+SELECT is(
+	(SELECT substr(keymgmt.key_id_at(now())::text, 15, 1)), '7', 'key_id_at makes version 7 uuids');
 
 SELECT has_column('keymgmt', 'keys', 'token', 'keys.token exists');
 SELECT has_column('keymgmt', 'keys', 'key_name', 'keys.key_name exists');
@@ -104,8 +122,40 @@ SELECT lives_ok($$
 SELECT has_table('keymgmt', 'audit_log', 'table keymgmt.audit_log exists');
 SELECT columns_are('keymgmt', 'audit_log', ARRAY[
 	'id', 'object_type', 'changed_at', 'action', 'object_id', 'changed_by',
-	'db_role', 'before_value', 'updated_values'],
+	'db_role', 'before_value', 'updated_values', 'key_id', 'txid'],
 	'keymgmt.audit_log has exactly the columns of the SPEC');
+SELECT col_type_is('keymgmt', 'audit_log', 'key_id', 'uuid', 'audit_log.key_id is a uuid');
+SELECT col_is_null('keymgmt', 'audit_log', 'key_id', 'audit_log.key_id is nullable (admin and role rows)');
+SELECT col_type_is('keymgmt', 'audit_log', 'txid', 'xid8', 'audit_log.txid is an xid8');
+SELECT col_not_null('keymgmt', 'audit_log', 'txid', 'audit_log.txid is not null');
+SELECT col_default_is('keymgmt', 'audit_log', 'txid', 'pg_current_xact_id()',
+	'audit_log.txid is the writing transaction''s id');
+
+-- ---------------------------------------------------------------------------
+-- keymgmt.previous_tokens: old secrets of rotated keys, in their grace.
+-- ---------------------------------------------------------------------------
+SELECT has_table('keymgmt', 'previous_tokens', 'table keymgmt.previous_tokens exists');
+SELECT columns_are('keymgmt', 'previous_tokens', ARRAY['token', 'key_id', 'valid_until'],
+	'keymgmt.previous_tokens has exactly the columns of the SPEC');
+SELECT col_is_pk('keymgmt', 'previous_tokens', 'token', 'previous_tokens.token is the primary key');
+SELECT col_not_null('keymgmt', 'previous_tokens', 'key_id', 'previous_tokens.key_id is not null');
+SELECT col_not_null('keymgmt', 'previous_tokens', 'valid_until', 'previous_tokens.valid_until is not null');
+
+-- ---------------------------------------------------------------------------
+-- keymgmt.key_status: the view for admins.
+-- ---------------------------------------------------------------------------
+SELECT has_view('keymgmt', 'key_status', 'view keymgmt.key_status exists');
+SELECT columns_are('keymgmt', 'key_status', ARRAY[
+	'key_id', 'key_name', 'key_alias', 'user_id', 'team_id', 'organization_id',
+	'status', 'expires', 'previous_secrets', 'grace_until', 'last_action',
+	'last_changed_by', 'last_changed_at', 'created_at'],
+	'keymgmt.key_status has its columns');
+SELECT isnt(obj_description('keymgmt.key_status'::regclass, 'pg_class'), NULL,
+	'keymgmt.key_status has a comment');
+SELECT is_empty(
+	$$SELECT 1 FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+	  WHERE c.oid = 'keymgmt.key_status'::regclass AND a.grantee = 0$$,
+	'keymgmt.key_status is not granted to PUBLIC');
 
 SELECT has_column('keymgmt', 'audit_log', 'id', 'audit_log.id exists');
 SELECT has_column('keymgmt', 'audit_log', 'object_type', 'audit_log.object_type exists');
@@ -195,8 +245,8 @@ SELECT throws_ok($$INSERT INTO keymgmt.admins (user_id) VALUES ('')$$,
 SELECT set_eq(
 	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'keymgmt'$$,
 	ARRAY['keymgmt.keys', 'keymgmt.admins', 'keymgmt.actor_required_roles', 'keymgmt.audit_log',
-		  'keymgmt.audit_log_id_seq'],
-	'extconfig lists keymgmt.keys, keymgmt.admins, keymgmt.actor_required_roles, keymgmt.audit_log and keymgmt.audit_log_id_seq');
+		  'keymgmt.audit_log_id_seq', 'keymgmt.previous_tokens'],
+	'extconfig lists keymgmt.keys, keymgmt.admins, keymgmt.actor_required_roles, keymgmt.audit_log, keymgmt.audit_log_id_seq and keymgmt.previous_tokens');
 
 -- ---------------------------------------------------------------------------
 -- keymgmt.actor_required_roles: roles that must name an actor.
@@ -249,8 +299,8 @@ SELECT is(pg_get_function_result('keymgmt.generate_key(text, text, text, text, t
 	'TABLE(key text, token text, key_name text)',
 	'generate_key returns TABLE(key text, token text, key_name text)');
 SELECT is(pg_get_function_result('keymgmt.verify_key(text)'::regprocedure),
-	'TABLE(valid boolean, status text, token text, user_id text, team_id text, organization_id text, expires timestamp with time zone, metadata jsonb)',
-	'verify_key returns TABLE(valid, status, token, user_id, team_id, organization_id, expires, metadata)');
+	'TABLE(valid boolean, status text, token text, user_id text, team_id text, organization_id text, expires timestamp with time zone, metadata jsonb, key_id uuid, grace_until timestamp with time zone)',
+	'verify_key returns TABLE(valid, status, token, user_id, team_id, organization_id, expires, metadata, key_id, grace_until)');
 
 -- None is SECURITY DEFINER: each notes the calling role (the audit log's
 -- db_role), then switches to the table owner's rights in C.
@@ -274,13 +324,21 @@ SELECT results_eq(
 	   WHERE p.pronamespace = 'keymgmt'::regnamespace ORDER BY 1$$,
 	$$VALUES
 		('keymgmt.block_key(text,text)', NULL::text[]),
+		('keymgmt.block_keys(text,text,text,text)', NULL),
 		('keymgmt.delete_key(text,text)', NULL),
+		('keymgmt.end_grace(text,text)', NULL),
 		('keymgmt.generate_key(text,text,text,text,timestamp with time zone,jsonb,text)', NULL),
 		('keymgmt.grant_admin(text,text,text)', NULL),
+		('keymgmt.import_key(text,text,text,text,text,text,boolean,timestamp with time zone,jsonb,text)', NULL),
+		('keymgmt.key_id_at(timestamp with time zone)', NULL),
 		('keymgmt.key_info(text)', NULL),
+		('keymgmt.list_keys(text,text,text,text,uuid,integer,text)', NULL),
 		('keymgmt.revoke_admin(text,text,text)', NULL),
+		('keymgmt.rotate_key(text,interval,text)', NULL),
 		('keymgmt.set_actor_required(name,boolean)', NULL),
 		('keymgmt.unblock_key(text,text)', NULL),
+		('keymgmt.unblock_keys(text,text,text,text)', NULL),
+		('keymgmt.update_key(text,jsonb,text)', NULL),
 		('keymgmt.verify_key(text)', NULL)$$,
 	'no function has settings of its own (no SET search_path)');
 

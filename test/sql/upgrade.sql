@@ -55,33 +55,64 @@ CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.schema_signature();
 DROP EXTENSION keymgmt;
 DROP SCHEMA keymgmt;
 
--- a 1.0 database, used through the 1.0 functions with the 1.1 library
+-- a 1.0 database.  Its rows are written as 1.0 wrote them: with the 1.1
+-- library installed, 1.0's change functions refuse to run (55000) until the
+-- update, since its tables lack what 1.1 writes.
 CREATE EXTENSION keymgmt VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'keymgmt';
 CREATE ROLE keymgmt_test_upgrader;
+CREATE ROLE keymgmt_test_gateway;
 GRANT EXECUTE ON FUNCTION keymgmt.block_key(text, text), keymgmt.unblock_key(text, text),
                           keymgmt.verify_key(text)
   TO keymgmt_test_upgrader;
+GRANT EXECUTE ON FUNCTION keymgmt.verify_key(text) TO keymgmt_test_gateway;
+-- the admin grants work on 1.0's tables
 SELECT keymgmt.grant_admin('alice') AS granted,
        keymgmt.grant_admin('tom', team_id => 'team-a') AS granted_team;
-SELECT key AS raw1 FROM keymgmt.generate_key(key_alias => 'one', team_id => 'team-a', actor => 'alice') \gset
-SELECT key AS raw2 FROM keymgmt.generate_key(key_alias => 'two', user_id => 'u-2', actor => 'alice') \gset
-SELECT key AS raw3 FROM keymgmt.generate_key(key_alias => 'three', actor => 'alice') \gset
+SELECT 'sk-' || md5(random()::text) || md5(random()::text) AS raw1,
+       'sk-' || md5(random()::text) || md5(random()::text) AS raw2,
+       'sk-' || md5(random()::text) || md5(random()::text) AS raw3 \gset
+INSERT INTO keymgmt.keys (token, key_name, key_alias, user_id, team_id, blocked,
+                          created_at, updated_at, created_by, updated_by)
+SELECT encode(sha256(convert_to(raw, 'UTF8')), 'hex'), 'sk-...' || right(raw, 4),
+       alias, user_id, team_id, alias = 'one', now() - age, now() - age, 'alice', 'alice'
+FROM (VALUES (:'raw1', 'one', NULL, 'team-a', interval '3 days'),
+             (:'raw2', 'two', 'u-2', NULL, interval '2 days'),
+             (:'raw3', 'three', NULL, NULL, interval '1 day')) v(raw, alias, user_id, team_id, age);
+INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id, changed_by,
+                               db_role, before_value, updated_values)
+SELECT 'key', k.created_at, 'created', k.token, 'alice', 'postgres', NULL,
+       to_jsonb(k) || '{"blocked": false}'
+FROM keymgmt.keys k ORDER BY k.created_at;
+INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id, changed_by,
+                               db_role, before_value, updated_values)
+SELECT 'key', now(), 'blocked', k.token, 'tom', 'keymgmt_test_upgrader',
+       to_jsonb(k) || '{"blocked": false}', '{"blocked": true}'
+FROM keymgmt.keys k WHERE k.key_alias = 'one';
+WITH gone AS (DELETE FROM keymgmt.keys k WHERE k.key_alias = 'three' RETURNING k)
+INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id, changed_by,
+                               db_role, before_value)
+SELECT 'key', now(), 'deleted', (gone.k).token, 'alice', 'postgres', to_jsonb(gone.k) FROM gone;
 -- statements that fail are logged with their text: those name keys by token
+SELECT token AS tok1 FROM keymgmt.keys WHERE key_alias = 'one' \gset
 SELECT token AS tok2 FROM keymgmt.keys WHERE key_alias = 'two' \gset
-SELECT token AS tok3 FROM keymgmt.keys WHERE key_alias = 'three' \gset
-SELECT key_name IS NOT NULL AS deleted FROM keymgmt.delete_key(:'tok3', actor => 'alice');
-SET ROLE keymgmt_test_upgrader;
-SELECT blocked, updated_by FROM keymgmt.block_key(:'raw1', actor => 'tom');
--- no actor: as 1.0 recorded it, db_role is the role the session acts as
-SELECT blocked FROM keymgmt.block_key(:'raw2');
+
+-- the 1.1 library on 1.0's schema: verify_key answers with 1.0's eight
+-- columns; changes and key_info say to update
+SET ROLE keymgmt_test_gateway;
+SELECT to_jsonb(v) - 'token' AS columns_but_token, v.token = :'tok1' AS token
+FROM keymgmt.verify_key(:'raw1') v;
 SELECT valid, status FROM keymgmt.verify_key(:'raw2');
 RESET ROLE;
-SELECT action, changed_by,
-       CASE db_role WHEN session_user THEN '(session user)' ELSE db_role END AS db_role
-FROM keymgmt.audit_log WHERE object_type = 'key' ORDER BY id;
--- a 1.0 admin function with an actor works as it did
-SELECT * FROM keymgmt.unblock_key(:'raw2', actor => 'alice') \gset
+SET ROLE keymgmt_test_upgrader;
+\set VERBOSITY default
+SELECT blocked FROM keymgmt.block_key(:'tok2');
+\set VERBOSITY sqlstate
+SELECT blocked FROM keymgmt.unblock_key(:'tok1', actor => 'tom');
+RESET ROLE;
+SELECT key_name FROM keymgmt.key_info(:'tok2');
+SELECT key FROM keymgmt.generate_key();
+SELECT count(*) AS keys, (SELECT count(*) FROM keymgmt.audit_log) AS audit_rows FROM keymgmt.keys;
 
 -- every row, and the GRANTs, before the update
 CREATE TEMP TABLE before_update AS
@@ -89,7 +120,7 @@ SELECT 'key' AS t, to_jsonb(k)::text AS r FROM keymgmt.keys k
 UNION ALL SELECT 'admin', to_jsonb(a)::text FROM keymgmt.admins a
 UNION ALL SELECT 'audit', to_jsonb(l)::text FROM keymgmt.audit_log l;
 CREATE TEMP TABLE grants_before AS
-SELECT p.oid::regprocedure::text AS f, p.proacl::text AS acl
+SELECT p.oid::regprocedure::text AS f, p.oid AS old_oid, p.proacl::text AS acl
 FROM pg_proc p WHERE p.pronamespace = 'keymgmt'::regnamespace;
 
 -- 1.0's advice for a role that must name an actor: the update says what
@@ -101,19 +132,37 @@ ALTER EXTENSION keymgmt UPDATE;
 ALTER ROLE keymgmt_test_upgrader RESET keymgmt.require_actor;
 SELECT extversion FROM pg_extension WHERE extname = 'keymgmt';
 
--- the same rows
+-- the same rows, with what 1.1 adds to them
 SELECT (SELECT count(*) FROM before_update) AS rows_before,
        (SELECT count(*) FROM (
            SELECT * FROM before_update
            EXCEPT ALL
-           (SELECT 'key', to_jsonb(k)::text FROM keymgmt.keys k
+           (SELECT 'key', (to_jsonb(k) - 'key_id')::text FROM keymgmt.keys k
             UNION ALL SELECT 'admin', to_jsonb(a)::text FROM keymgmt.admins a
-            UNION ALL SELECT 'audit', to_jsonb(l)::text FROM keymgmt.audit_log l)) d) AS rows_lost;
--- the same ACL on every function that was there (same OIDs: ALTER, not
--- DROP and CREATE)
-SELECT g.f, g.acl = p.proacl::text AS acl_kept
+            UNION ALL SELECT 'audit', (to_jsonb(l) - 'key_id' - 'txid')::text
+                      FROM keymgmt.audit_log l)) d) AS rows_lost;
+-- every key has a UUIDv7 key_id made from its created_at, in creation order
+SELECT key_alias, substr(key_id::text, 15, 1) AS version,
+       ('x' || substr(replace(key_id::text, '-', ''), 1, 12))::bit(48)::bigint
+         = floor(extract(epoch FROM created_at) * 1000) AS time_is_created_at
+FROM keymgmt.keys ORDER BY key_id;
+-- the past audit rows of keys that exist carry their key_id; of the key
+-- deleted before the update, none; every past row has txid 0
+SELECT l.action, l.object_id = k.token AS of_key, l.key_id = k.key_id AS key_id_filled,
+       l.key_id IS NULL AS no_key_id, l.txid = '0' AS txid_zero
+FROM keymgmt.audit_log l LEFT JOIN keymgmt.keys k ON k.token = l.object_id
+WHERE l.object_type = 'key' ORDER BY l.id;
+-- the same ACL on every function that was there; verify_key's result grew,
+-- so it is a new function with the old one's grants
+SELECT g.f, g.acl = p.proacl::text AS acl_kept, g.old_oid = p.oid AS same_oid
 FROM grants_before g LEFT JOIN pg_proc p ON p.oid::regprocedure::text = g.f
 ORDER BY g.f;
+-- and those grants are the administrator's, not the extension's initial
+-- privileges, so pg_dump writes them
+SELECT pg_get_function_result(i.objoid) AS verify_key_returns,
+       i.initprivs::text LIKE '%keymgmt_test%' AS grants_in_initial_privileges
+FROM pg_init_privs i
+WHERE i.objoid = 'keymgmt.verify_key(text)'::regprocedure AND i.classoid = 'pg_proc'::regclass;
 -- the schema of a fresh install, exactly: what differs is listed
 (SELECT 'only in fresh' AS side, * FROM fresh EXCEPT SELECT 'only in fresh', * FROM pg_temp.schema_signature())
 UNION ALL
@@ -121,15 +170,23 @@ UNION ALL
 ORDER BY 1, 2, 3;
 SELECT count(*) AS schema_objects FROM fresh;
 
--- and it works as 1.1: the granted role still blocks, now audited as itself
-SET ROLE keymgmt_test_upgrader;
-SELECT blocked, updated_by FROM keymgmt.block_key(:'raw2');
-RESET ROLE;
-SELECT action, changed_by, db_role FROM keymgmt.audit_log ORDER BY id DESC LIMIT 1;
--- the keys verify as before
+-- and it works as 1.1: the gateway verifies, with the new columns
+SELECT key_id AS kid2 FROM keymgmt.keys WHERE key_alias = 'two' \gset
+SET ROLE keymgmt_test_gateway;
+SELECT valid, status, key_id = :'kid2' AS key_id, grace_until
+FROM keymgmt.verify_key(:'raw2');
 SELECT status FROM keymgmt.verify_key(:'raw1');
-SELECT status FROM keymgmt.verify_key(:'raw2');
 SELECT status FROM keymgmt.verify_key(:'raw3');
+RESET ROLE;
+-- the granted role blocks, audited as itself, with the key's key_id
+SET ROLE keymgmt_test_upgrader;
+SELECT blocked, updated_by FROM keymgmt.block_key(:'tok2');
+RESET ROLE;
+SELECT action, changed_by, db_role, key_id = :'kid2' AS key_id, txid <> '0' AS txid_set
+FROM keymgmt.audit_log ORDER BY id DESC LIMIT 1;
+-- the audit trail of a key, by key_id, across the update
+SELECT l.action FROM keymgmt.audit_log l JOIN keymgmt.keys k USING (key_id)
+WHERE k.key_alias = 'two' ORDER BY l.id;
 -- and what 1.1 adds is there
 SELECT keymgmt.set_actor_required('keymgmt_test_upgrader') AS listed;
 SET ROLE keymgmt_test_upgrader;
@@ -139,3 +196,4 @@ RESET ROLE;
 DROP EXTENSION keymgmt;
 DROP SCHEMA keymgmt;
 DROP ROLE keymgmt_test_upgrader;
+DROP ROLE keymgmt_test_gateway;
