@@ -108,13 +108,14 @@ ReportAliasTaken(const char *alias)
 
 /*
  * ReadLocked
- *	  Copy row i of the lock statement's result into *out.
+ *	  Copy row i of the lock statement's result into *out.  The result is
+ *	  passed in: checking authority runs queries, which replace SPI_tuptable.
  */
 static void
-ReadLocked(int i, LockedKey *out)
+ReadLocked(SPITupleTable *locked, int i, LockedKey *out)
 {
-	HeapTuple	row = SPI_tuptable->vals[i];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
+	HeapTuple	row = locked->vals[i];
+	TupleDesc	desc = locked->tupdesc;
 	bool		isnull;
 
 	out->token = SPI_getvalue(row, desc, 1);
@@ -162,7 +163,7 @@ FindKeyRow(const ParsedKey *key, LockStrength strength, LockedKey *out)
 				 SPI_result_code_string(ret));
 		if (SPI_processed == 1)
 		{
-			ReadLocked(0, out);
+			ReadLocked(SPI_tuptable, 0, out);
 			return true;
 		}
 		if (lookup != BY_TOKEN)
@@ -381,23 +382,25 @@ ChangeMatching(KeyChange *c)
 									 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
+		SPITupleTable *locked;
 		Datum	   *tokens;
 		int			n;
 
 		MemoryContextReset(batchcxt);
 		oldcxt = MemoryContextSwitchTo(batchcxt);
 		SPI_cursor_fetch(cursor, true, CHANGE_BATCH);
+		locked = SPI_tuptable;
 		n = (int) SPI_processed;
 		tokens = palloc(Max(n, 1) * sizeof(Datum));
 		for (i = 0; i < n; i++)
 		{
 			LockedKey	key;
 
-			ReadLocked(i, &key);
+			ReadLocked(locked, i, &key);
 			Authorize(c, &key, psprintf("%.12s...", key.token), memory);
 			tokens[i] = TokenOf(key.token);
 		}
-		SPI_freetuptable(SPI_tuptable);
+		SPI_freetuptable(locked);
 		if (n > 0)
 			Write(c, tokens, n);
 		MemoryContextSwitchTo(oldcxt);

@@ -1,0 +1,101 @@
+-- block_keys and unblock_keys: every key matching all the filters, all or
+-- nothing, keys already in the wanted state untouched, and 20,000 keys in
+-- one call.
+CREATE EXTENSION keymgmt;
+INSERT INTO keymgmt.admins (user_id, team_id, organization_id) VALUES
+	('root-admin', NULL, NULL), ('team-a-admin', 'team-a', NULL), ('org-admin', NULL, 'org-1');
+INSERT INTO keymgmt.keys (token, key_name, key_alias, user_id, team_id, organization_id,
+                          blocked, created_at, updated_at)
+SELECT encode(sha256(convert_to('sk-bulk-test-' || i, 'UTF8')), 'hex'), 'sk-...' || i,
+       'b' || lpad(i::text, 2, '0'),
+       CASE WHEN i % 3 = 0 THEN 'owner-3' END,
+       CASE WHEN i <= 6 THEN 'team-a' ELSE 'team-b' END,
+       CASE WHEN i % 2 = 0 THEN 'org-1' END,
+       i = 2, now(), now()
+FROM generate_series(1, 10) i;
+SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
+
+-- at least one filter: 22023; ids checked like every name
+SELECT * FROM keymgmt.block_keys();
+SELECT * FROM keymgmt.unblock_keys(actor => 'root-admin');
+SELECT * FROM keymgmt.block_keys(team_id => repeat('t', 256));
+SELECT * FROM keymgmt.block_keys(user_id => 'sk-' || repeat('B', 40));
+
+-- the keys of team-a: the one already blocked is not changed or returned
+SELECT key_alias, blocked, updated_by FROM keymgmt.block_keys(team_id => 'team-a', actor => 'team-a-admin')
+ORDER BY key_alias;
+SELECT key_alias FROM keymgmt.keys WHERE team_id = 'team-a' AND NOT blocked;
+-- one audit row per changed key, with its key_id and the row before
+SELECT l.action, count(*) AS keys, bool_and(l.key_id = k.key_id) AS key_ids,
+       bool_and(l.before_value->>'blocked' = 'false') AS before_unblocked,
+       bool_and(l.updated_values = '{"blocked": true}') AS only_blocked
+FROM keymgmt.audit_log l JOIN keymgmt.keys k ON k.token = l.object_id
+WHERE l.id > :audit_rows GROUP BY l.action;
+-- again: nothing to change, nothing returned, nothing written
+SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
+SELECT count(*) AS changed FROM keymgmt.block_keys(team_id => 'team-a');
+SELECT count(*) - :audit_rows AS new_audit_rows FROM keymgmt.audit_log;
+
+-- all filters at once
+SELECT key_alias FROM keymgmt.block_keys(team_id => 'team-b', organization_id => 'org-1', user_id => 'owner-3');
+-- unblock: the same, the other way
+SELECT key_alias FROM keymgmt.unblock_keys(team_id => 'team-a') ORDER BY key_alias;
+
+-- all or nothing: team-a's admin may not block org-1's keys of team-b;
+-- nothing is blocked, not even team-a's
+SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
+SELECT * FROM keymgmt.block_keys(organization_id => 'org-1', actor => 'team-a-admin');
+SELECT count(*) FILTER (WHERE blocked) AS blocked FROM keymgmt.keys WHERE organization_id = 'org-1';
+SELECT count(*) - :audit_rows AS new_audit_rows FROM keymgmt.audit_log;
+-- the organization's admin may
+SELECT count(*) AS blocked FROM keymgmt.block_keys(organization_id => 'org-1', actor => 'org-admin');
+-- an owner may block their own keys, not unblock them
+SELECT key_alias FROM keymgmt.block_keys(user_id => 'owner-3', actor => 'owner-3') ORDER BY 1;
+SELECT * FROM keymgmt.unblock_keys(user_id => 'owner-3', actor => 'owner-3');
+-- a stranger: 42501; a filter that matches nothing: an empty result, whoever asks
+SELECT * FROM keymgmt.unblock_keys(team_id => 'team-b', actor => 'stranger');
+SELECT count(*) FROM keymgmt.block_keys(team_id => 'no-such-team', actor => 'stranger');
+-- under require_actor, no actor is 42501
+SET keymgmt.require_actor = on;
+SELECT * FROM keymgmt.unblock_keys(team_id => 'team-b');
+RESET keymgmt.require_actor;
+-- a rolled-back bulk change leaves nothing
+BEGIN;
+SELECT count(*) AS unblocked FROM keymgmt.unblock_keys(team_id => 'team-b');
+ROLLBACK;
+SELECT count(*) FILTER (WHERE blocked) AS still_blocked FROM keymgmt.keys WHERE team_id = 'team-b';
+
+-- 20,000 keys of one organization in one call, past a batch boundary many
+-- times.  The last of them in token order is of another team than the
+-- others, so team-big's admin is refused only after every earlier batch
+-- was written: all of it is undone.
+INSERT INTO keymgmt.admins (user_id, team_id) VALUES ('big-admin', 'team-big');
+INSERT INTO keymgmt.keys (token, key_name, team_id, organization_id, created_at, updated_at)
+SELECT encode(sha256(convert_to('sk-bulk-many-' || i, 'UTF8')), 'hex'), 'sk-...' || i,
+       'team-big', 'org-big', now(), now()
+FROM generate_series(1, 20000) i;
+UPDATE keymgmt.keys SET team_id = 'team-other'
+WHERE token = (SELECT max(token) FROM keymgmt.keys WHERE organization_id = 'org-big');
+SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
+SELECT * FROM keymgmt.block_keys(organization_id => 'org-big', actor => 'big-admin');
+SELECT count(*) - :audit_rows AS new_audit_rows,
+       (SELECT count(*) FROM keymgmt.keys WHERE blocked AND organization_id = 'org-big') AS blocked
+FROM keymgmt.audit_log;
+-- a global admin may: every key blocked once, audited once, returned once
+CREATE TEMP TABLE big AS SELECT * FROM keymgmt.block_keys(organization_id => 'org-big', actor => 'root-admin');
+SELECT count(*) AS returned, count(DISTINCT token) AS distinct_keys, bool_and(blocked) AS all_blocked FROM big;
+SELECT count(*) AS audited, count(DISTINCT key_id) AS distinct_keys FROM keymgmt.audit_log
+WHERE id > :audit_rows AND action = 'blocked';
+SELECT count(*) AS left_unblocked FROM keymgmt.keys WHERE organization_id = 'org-big' AND NOT blocked;
+-- and they verify as blocked
+SELECT status, count(*) FROM generate_series(1, 20000, 997) i,
+  keymgmt.verify_key('sk-bulk-many-' || i) GROUP BY status;
+SELECT count(*) AS unblocked FROM keymgmt.unblock_keys(organization_id => 'org-big');
+
+-- read-only: 25006
+BEGIN READ ONLY;
+SELECT * FROM keymgmt.block_keys(team_id => 'team-a');
+ROLLBACK;
+
+DROP EXTENSION keymgmt;
+DROP SCHEMA keymgmt;
