@@ -173,7 +173,13 @@ KeptPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 	if (*cache != NULL)
 		return *cache;
 
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Always the generic plan: each statement is written for it (one plan
+	 * per combination of filters, no "$1 IS NULL OR").  Left to choose, the
+	 * plan cache would plan "= ANY ($1)" afresh on every call, as a generic
+	 * plan estimates ten elements where a custom one sees one.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for keymgmt query: %s",
 			 SPI_result_code_string(SPI_result));

@@ -46,7 +46,7 @@
 #define RAW_PREFIX_LEN	3
 #define RAW_MAX_LEN		255
 #define TOKEN_LEN		64
-#define DISPLAY_SIZE	16		/* sizeof(ParsedKey.display) */
+#define DISPLAY_SIZE	40		/* sizeof(ParsedKey.display): room for a key_id */
 #define NAME_PREFIX		"sk-..."
 #define NAME_PREFIX_LEN	6
 
