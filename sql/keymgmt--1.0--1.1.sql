@@ -146,6 +146,22 @@ BEGIN
 	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
 	WHERE p.oid = 'keymgmt.verify_key(text)'::pg_catalog.regprocedure;
 
+	-- a view or function of the administrator's that calls verify_key
+	-- would go with it: say so, and leave everything as it was
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+			   WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+				 AND d.refobjid = 'keymgmt.verify_key(text)'::pg_catalog.regprocedure
+				 AND d.deptype = 'n') THEN
+		RAISE EXCEPTION 'keymgmt.verify_key(text) must be recreated for 1.1, and other objects depend on it: %',
+			(SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ')
+			 FROM pg_catalog.pg_depend d
+			 WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+			   AND d.refobjid = 'keymgmt.verify_key(text)'::pg_catalog.regprocedure
+			   AND d.deptype = 'n')
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Drop them, run ALTER EXTENSION keymgmt UPDATE, then create them again: verify_key''s result gains key_id and grace_until.';
+	END IF;
+
 	DROP FUNCTION keymgmt.verify_key(text);
 	CREATE FUNCTION keymgmt.verify_key(key text)
 	RETURNS TABLE(valid boolean, status text, token text, user_id text,

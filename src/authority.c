@@ -117,6 +117,7 @@ CheckScope(const Actor *actor, const Caller *caller, const char *what,
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "keymgmt: checking authority failed: %s",
 			 SPI_result_code_string(ret));
+	SPI_freetuptable(SPI_tuptable);	/* a bulk change checks many scopes */
 	if (SPI_processed > 0)
 		return;
 

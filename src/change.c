@@ -129,6 +129,65 @@ ReadLocked(SPITupleTable *locked, int i, LockedKey *out)
 }
 
 /*
+ * StillInGrace
+ *	  After locking a key through one of its previous secrets: is the secret
+ *	  still in its grace?  The lock statement read previous_tokens before it
+ *	  waited for the row; a rotation or end_grace that held the row may have
+ *	  ended the grace meanwhile.  Holding the key's lock now, nothing can
+ *	  change its previous secrets; a new statement sees what committed.
+ */
+static SPIPlanPtr still_plan = NULL;
+
+static bool
+StillInGrace(const ParsedKey *key, const LockedKey *locked)
+{
+	Oid			argtypes[2] = {TEXTOID, UUIDOID};
+	Datum		args[2];
+	int			ret;
+
+	args[0] = TokenOf(key->token);
+	args[1] = locked->key_id;
+	ret = SPI_execute_plan(KeptPlan(&still_plan,
+									"SELECT 1 FROM keymgmt.previous_tokens p"
+									" WHERE p.token OPERATOR(pg_catalog.=) $1"
+									" AND p.key_id OPERATOR(pg_catalog.=) $2"
+									" AND p.valid_until OPERATOR(pg_catalog.>) pg_catalog.now()",
+									2, argtypes),
+						   args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: checking a previous secret failed: %s",
+			 SPI_result_code_string(ret));
+	return SPI_processed == 1;
+}
+
+/*
+ * WaitForToken
+ *	  import_key: wait for a change of the key that has token now (a
+ *	  rotation moving it to previous_tokens), so that the insert, a new
+ *	  statement, sees where the token went.  FOR KEY SHARE also keeps a
+ *	  rotation from starting until we are done.
+ */
+static SPIPlanPtr wait_plan = NULL;
+
+static void
+WaitForToken(const char *token)
+{
+	Oid			argtype = TEXTOID;
+	Datum		arg = TokenOf(token);
+	int			ret;
+
+	ret = SPI_execute_plan(KeptPlan(&wait_plan,
+									"SELECT 1 FROM keymgmt.keys k"
+									" WHERE k.token OPERATOR(pg_catalog.=) $1"
+									" FOR KEY SHARE OF k",
+									1, &argtype),
+						   &arg, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: waiting for a key failed: %s",
+			 SPI_result_code_string(ret));
+}
+
+/*
  * FindKeyRow
  *	  Find one key's row, and lock it in the same statement (strength);
  *	  false when there is none.  Must run inside SPI_connect().
@@ -164,9 +223,10 @@ FindKeyRow(const ParsedKey *key, LockStrength strength, LockedKey *out)
 		if (SPI_processed == 1)
 		{
 			ReadLocked(SPI_tuptable, 0, out);
-			return true;
+			return lookup != BY_PREVIOUS || strength == LOCK_NONE ||
+				StillInGrace(key, out);
 		}
-		if (lookup != BY_TOKEN)
+		if (lookup != BY_TOKEN || !SchemaIsCurrent())
 			return false;
 		lookup = BY_PREVIOUS;
 	}
@@ -281,6 +341,7 @@ Write(KeyChange *c, Datum *tokens, int ntokens)
 	Datum		args[4 + KEYMGMT_CHANGE_MAX_EXTRA];
 	char		nulls[4 + KEYMGMT_CHANGE_MAX_EXTRA];
 	int			nargs = 4 + c->nextra;
+	MemoryContext cxt = CurrentMemoryContext;
 	TupleDesc	desc;
 	uint64		i;
 	int			ret;
@@ -300,6 +361,7 @@ Write(KeyChange *c, Datum *tokens, int ntokens)
 		ret = ExecuteGuarded(c, args, nulls);
 	else
 		ret = SPI_execute_plan(*c->write_plan, args, nulls, false, 0);
+	MemoryContextSwitchTo(cxt);	/* SPI returned to its own */
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "keymgmt: %s failed to write: %s", c->what,
 			 SPI_result_code_string(ret));
@@ -360,6 +422,12 @@ ChangeMatching(KeyChange *c)
 	args[3] = BoolGetDatum(c->want_blocked);
 	if (mask == 0)
 		elog(ERROR, "keymgmt: a bulk change without a filter");
+	/* no actor where one is required: 42501 even when nothing matches */
+	if (!c->actor->given)
+	{
+		RequireActor(c->actor, c->caller, c->what);
+		memory->required_checked = true;
+	}
 
 	if (matching_plans[mask] == NULL)
 	{
@@ -386,9 +454,13 @@ ChangeMatching(KeyChange *c)
 		Datum	   *tokens;
 		int			n;
 
+		/*
+		 * Everything of one batch goes into batchcxt, emptied for the next.
+		 * Every SPI call returns to SPI's procedure context: switch back.
+		 */
 		MemoryContextReset(batchcxt);
-		oldcxt = MemoryContextSwitchTo(batchcxt);
 		SPI_cursor_fetch(cursor, true, CHANGE_BATCH);
+		oldcxt = MemoryContextSwitchTo(batchcxt);
 		locked = SPI_tuptable;
 		n = (int) SPI_processed;
 		tokens = palloc(Max(n, 1) * sizeof(Datum));
@@ -398,6 +470,7 @@ ChangeMatching(KeyChange *c)
 
 			ReadLocked(locked, i, &key);
 			Authorize(c, &key, psprintf("%.12s...", key.token), memory);
+			MemoryContextSwitchTo(batchcxt);
 			tokens[i] = TokenOf(key.token);
 		}
 		SPI_freetuptable(locked);
@@ -433,6 +506,8 @@ RunKeyChange(KeyChange *c)
 	{
 		case TARGET_NEW:
 			CheckCreateAuthority(c->actor, c->caller, c->what, &c->scope);
+			if (c->key != NULL)	/* import_key: a token that exists elsewhere */
+				WaitForToken(c->key->token);
 			Write(c, NULL, 0);
 			break;
 

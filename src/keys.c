@@ -236,8 +236,9 @@ NewKeyConflict(KeyChange *c)
 	bool		isnull;
 	int			ret;
 
+	/* not read-only: a new snapshot sees the row ON CONFLICT waited for */
 	ret = SPI_execute_plan(KeptPlan(&conflict_plan, CONFLICT_SQL, 1, &argtype),
-						   &arg, NULL, true, 1);
+						   &arg, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "keymgmt: looking for a conflict failed: %s",
 			 SPI_result_code_string(ret));
@@ -262,9 +263,9 @@ NewKeyConflict(KeyChange *c)
  * CreateKey
  *	  generate_key and import_key: the arguments from key_alias on are
  *	  (key_alias, user_id, team_id, organization_id) at first_name, then
- *	  expires, metadata and actor at the given positions.  blocked (import
- *	  only) and the token and key_name are the caller's.  Returns the new
- *	  row.
+ *	  expires, metadata and actor at the given positions.  blocked, the
+ *	  imported key (import only) and the token and key_name are the
+ *	  caller's.  Returns the new row.
  *
  * With an actor, only a key the actor could block (CheckCreateAuthority),
  * checked before the key exists.
@@ -272,8 +273,8 @@ NewKeyConflict(KeyChange *c)
 static Datum
 CreateKey(FunctionCallInfo fcinfo, const char *what, Caller *caller,
 		  int first_name, int expires_arg, int metadata_arg, int actor_arg,
-		  bool blocked, const char *token, const char *key_name,
-		  const char *shown)
+		  bool blocked, const ParsedKey *imported, const char *token,
+		  const char *key_name, const char *shown)
 {
 	static const char *const names[4] = {"key_alias", "user_id", "team_id",
 	"organization_id"};
@@ -323,6 +324,7 @@ CreateKey(FunctionCallInfo fcinfo, const char *what, Caller *caller,
 	c.caller = caller;
 	c.actor = &actor;
 	c.target = TARGET_NEW;
+	c.key = imported;			/* import_key: wait for where it is */
 	c.scope.user_id = ids[1];
 	c.scope.team_id = ids[2];
 	c.scope.organization_id = ids[3];
@@ -358,7 +360,7 @@ generate_key(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		(void) CreateKey(fcinfo, "generate_key()", &caller, 0, 4, 5, 6, false,
-						 token, name, name);
+						 NULL, token, name, name);
 	}
 	PG_CATCH();
 	{
@@ -451,7 +453,7 @@ import_key(PG_FUNCTION_ARGS)
 		key_name = ImportedKeyName(fcinfo, 1);
 
 	row = CreateKey(fcinfo, "import_key()", &caller, 2, 7, 8, 9,
-					PG_GETARG_BOOL(6), key.token, key_name, key.display);
+					PG_GETARG_BOOL(6), &key, key.token, key_name, key.display);
 	CallerLeave(&caller);
 	PG_RETURN_DATUM(row);
 }

@@ -20,6 +20,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "datatype/timestamp.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -100,22 +101,38 @@ static SPIPlanPtr end_grace_plan = NULL;
 static bool
 RotateChanges(KeyChange *c, LockedKey *key)
 {
-	Datum		grace = *(Datum *) c->arg;
+	TimestampTz until = *(TimestampTz *) c->arg;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz until;
 	bool		noexpiry;
 	Datum		expires = GetAttributeByName(DatumGetHeapTupleHeader(key->row),
 											 "expires", &noexpiry);
 
-	until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													TimestampTzGetDatum(now),
-													grace));
 	if (!noexpiry && DatumGetTimestampTz(expires) < until)
 		until = DatumGetTimestampTz(expires);
 	c->extra_types[2] = TIMESTAMPTZOID;
 	c->extra[2] = TimestampTzGetDatum(until);
 	c->extra_nulls[2] = (until > now) ? ' ' : 'n';
 	return true;
+}
+
+/*
+ * GraceEnd
+ *	  now() + grace, or infinity when that is past the last timestamp
+ *	  PostgreSQL has (about 294,000 years from now): a grace that long ends
+ *	  with the key's expiry, if it has one, as every grace does.
+ */
+static TimestampTz
+GraceEnd(TimestampTz now, Datum grace)
+{
+	Interval   *span = DatumGetIntervalP(grace);
+	double		years = span->month / 12.0 + span->day / 365.25 +
+		(double) span->time / USECS_PER_DAY / 365.25;
+
+	if (years > 200000.0)
+		return DT_NOEND;
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(now),
+												   grace));
 }
 
 /*
@@ -134,6 +151,7 @@ rotate_key(PG_FUNCTION_ARGS)
 	ParsedKey	key;
 	Actor		actor;
 	Datum		grace;
+	TimestampTz grace_end;
 	char	   *raw;
 	char		token[KEYMGMT_TOKEN_LEN + 1];
 	char		name[KEYMGMT_DISPLAY_LEN];
@@ -155,6 +173,7 @@ rotate_key(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("grace must not be negative"),
 				 errhint("Use '0' for an old secret that stops working at once.")));
+	grace_end = GraceEnd(GetCurrentTransactionStartTimestamp(), grace);
 	ResolveActor(fcinfo, 2, &caller, &actor);
 
 	raw = KeyGenerate();
@@ -175,7 +194,7 @@ rotate_key(PG_FUNCTION_ARGS)
 	c.extra_types[1] = TEXTOID;
 	c.extra[1] = CStringGetTextDatum(name);
 	memset(c.extra_nulls, ' ', sizeof(c.extra_nulls));
-	c.arg = &grace;
+	c.arg = &grace_end;
 	c.caller = &caller;
 	c.actor = &actor;
 	c.target = TARGET_KEY;

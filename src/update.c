@@ -15,6 +15,7 @@
  */
 #include "keymgmt.h"
 
+#include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -22,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(update_key);
@@ -91,20 +93,35 @@ static Datum
 ParseExpires(const char *s)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
 	Datum		result = (Datum) 0;
 	bool		ok = true;
 
+	/* in a subtransaction, so that any error it raises is undone cleanly */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
 		result = DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
 									 ObjectIdGetDatum(InvalidOid),
 									 Int32GetDatum(-1));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
 	}
 	PG_CATCH();
 	{
-		/* timestamptz_in holds no resources: the error is all to undo */
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
 		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		/* what does not parse is the caller's; anything else is ours */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
 		ok = false;
 	}
 	PG_END_TRY();

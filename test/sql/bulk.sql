@@ -55,9 +55,12 @@ SELECT * FROM keymgmt.unblock_keys(user_id => 'owner-3', actor => 'owner-3');
 -- a stranger: 42501; a filter that matches nothing: an empty result, whoever asks
 SELECT * FROM keymgmt.unblock_keys(team_id => 'team-b', actor => 'stranger');
 SELECT count(*) FROM keymgmt.block_keys(team_id => 'no-such-team', actor => 'stranger');
--- under require_actor, no actor is 42501
+-- under require_actor, no actor is 42501 -- also when nothing would change
 SET keymgmt.require_actor = on;
 SELECT * FROM keymgmt.unblock_keys(team_id => 'team-b');
+SELECT * FROM keymgmt.block_keys(team_id => 'no-such-team');
+SELECT * FROM keymgmt.unblock_keys(team_id => 'team-a');
+SELECT count(*) FROM keymgmt.block_keys(team_id => 'no-such-team', actor => 'root-admin');
 RESET keymgmt.require_actor;
 -- a rolled-back bulk change leaves nothing
 BEGIN;

@@ -94,6 +94,18 @@ SELECT count(*) AS lapsed_rows FROM keymgmt.previous_tokens;
 SELECT status, grace_until FROM keymgmt.verify_key(:'raw8');
 SELECT keymgmt.end_grace(:'kid') AS ended;
 
+-- a grace past the last timestamp PostgreSQL has is a grace without end,
+-- cut by the key's expiry as any grace is; checked before the lock
+SELECT token AS tok10 FROM keymgmt.keys WHERE key_id = :'kid' \gset
+SELECT previous_valid_until = 'infinity' AS endless FROM keymgmt.rotate_key(:'tok10', '300000 years');
+SELECT token AS tok11 FROM keymgmt.keys WHERE key_id = :'kid' \gset
+SELECT pg_temp.minutes(expires) AS expires_minutes FROM keymgmt.update_key(:'tok11', jsonb_build_object('expires', now() + interval '1 day'));
+SELECT pg_temp.minutes(previous_valid_until) AS capped_minutes FROM keymgmt.rotate_key(:'tok11', '300000 years');
+SELECT token AS tok12 FROM keymgmt.keys WHERE key_id = :'kid' \gset
+SELECT expires FROM keymgmt.update_key(:'tok12', '{"expires": null}');
+SELECT * FROM keymgmt.rotate_key(repeat('0', 64), '300000 years');
+SELECT keymgmt.end_grace(:'kid') AS ended;
+
 -- arguments: 22004, 22023, then 42704, then 42501
 SELECT * FROM keymgmt.rotate_key(NULL);
 SELECT * FROM keymgmt.rotate_key(:'kid', NULL);

@@ -123,6 +123,15 @@ CREATE TEMP TABLE grants_before AS
 SELECT p.oid::regprocedure::text AS f, p.oid AS old_oid, p.proacl::text AS acl
 FROM pg_proc p WHERE p.pronamespace = 'keymgmt'::regnamespace;
 
+-- a view of the administrator's over verify_key: the update must recreate
+-- verify_key, so it stops, says what depends on it, and changes nothing
+CREATE VIEW public.gateway_check AS SELECT * FROM keymgmt.verify_key('sk-x');
+\set VERBOSITY default
+ALTER EXTENSION keymgmt UPDATE;
+\set VERBOSITY sqlstate
+SELECT extversion FROM pg_extension WHERE extname = 'keymgmt';
+DROP VIEW public.gateway_check;
+
 -- 1.0's advice for a role that must name an actor: the update says what
 -- holds instead (a warning; nothing changed)
 ALTER ROLE keymgmt_test_upgrader SET keymgmt.require_actor = on;
