@@ -26,7 +26,9 @@ include $(PGXS)
 prove:
 	pg_prove --failures test/pgtap/*.sql
 
-# The benchmark against the alternatives (bench/run.sh; not part of the tests).
+# The benchmarks against the alternatives (bench/run.sh, then the 1.1
+# lifecycle functions, bench/lifecycle.sh; not part of the tests).
 .PHONY: bench
 bench:
 	bash bench/run.sh
+	bash bench/lifecycle.sh

@@ -61,7 +61,8 @@ ListPlan(int mask, int status)
 	if (list_plans[slot] != NULL)
 		return list_plans[slot];
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT k FROM keymgmt.keys k WHERE true");
+	/* k.*, not k: SPI's tuples are then rows of keymgmt.keys as they are */
+	appendStringInfoString(&sql, "SELECT k.* FROM keymgmt.keys k WHERE true");
 	for (i = 0; i < LIST_NFILTERS; i++)
 		if (mask & (1 << i))
 		{
@@ -150,13 +151,11 @@ list_keys(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "keymgmt: listing keys failed: %s",
 			 SPI_result_code_string(ret));
+	if (SPI_tuptable->tupdesc->natts != desc->natts)
+		elog(ERROR, "keymgmt.keys has %d columns, its row type %d",
+			 SPI_tuptable->tupdesc->natts, desc->natts);
 	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		PutRow(store, SPI_getbinval(SPI_tuptable->vals[i],
-									SPI_tuptable->tupdesc, 1, &isnull));
-	}
+		tuplestore_puttuple(store, SPI_tuptable->vals[i]);
 	SPI_finish();
 	CallerLeave(&caller);
 	return (Datum) 0;
