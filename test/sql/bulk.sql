@@ -1,6 +1,6 @@
 -- block_keys and unblock_keys: every key matching all the filters, all or
--- nothing, keys already in the wanted state untouched, and 20,000 keys in
--- one call.
+-- nothing, keys already in the wanted state untouched (20,000 keys in one
+-- call: bulk_many.sql).
 CREATE EXTENSION keymgmt;
 INSERT INTO keymgmt.admins (user_id, team_id, organization_id) VALUES
 	('root-admin', NULL, NULL), ('team-a-admin', 'team-a', NULL), ('org-admin', NULL, 'org-1');
@@ -68,32 +68,19 @@ SELECT count(*) AS unblocked FROM keymgmt.unblock_keys(team_id => 'team-b');
 ROLLBACK;
 SELECT count(*) FILTER (WHERE blocked) AS still_blocked FROM keymgmt.keys WHERE team_id = 'team-b';
 
--- 20,000 keys of one organization in one call, past a batch boundary many
--- times.  The last of them in token order is of another team than the
--- others, so team-big's admin is refused only after every earlier batch
--- was written: all of it is undone.
-INSERT INTO keymgmt.admins (user_id, team_id) VALUES ('big-admin', 'team-big');
-INSERT INTO keymgmt.keys (token, key_name, team_id, organization_id, created_at, updated_at)
-SELECT encode(sha256(convert_to('sk-bulk-many-' || i, 'UTF8')), 'hex'), 'sk-...' || i,
-       'team-big', 'org-big', now(), now()
-FROM generate_series(1, 20000) i;
-UPDATE keymgmt.keys SET team_id = 'team-other'
-WHERE token = (SELECT max(token) FROM keymgmt.keys WHERE organization_id = 'org-big');
+-- 2,500 keys in one call cross two batch boundaries (the bulk changes lock,
+-- check and write 1,000 keys at a time): each key once (bulk_many.sql
+-- does 20,000, outside valgrind's runs)
+INSERT INTO keymgmt.keys (token, key_name, team_id, created_at, updated_at)
+SELECT encode(sha256(convert_to('sk-bulk-batch-' || i, 'UTF8')), 'hex'), 'sk-...' || i,
+       'team-batch', now(), now()
+FROM generate_series(1, 2500) i;
 SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
-SELECT * FROM keymgmt.block_keys(organization_id => 'org-big', actor => 'big-admin');
-SELECT count(*) - :audit_rows AS new_audit_rows,
-       (SELECT count(*) FROM keymgmt.keys WHERE blocked AND organization_id = 'org-big') AS blocked
-FROM keymgmt.audit_log;
--- a global admin may: every key blocked once, audited once, returned once
-CREATE TEMP TABLE big AS SELECT * FROM keymgmt.block_keys(organization_id => 'org-big', actor => 'root-admin');
-SELECT count(*) AS returned, count(DISTINCT token) AS distinct_keys, bool_and(blocked) AS all_blocked FROM big;
+SELECT count(*) AS returned, count(DISTINCT token) AS distinct_keys
+FROM keymgmt.block_keys(team_id => 'team-batch', actor => 'root-admin');
 SELECT count(*) AS audited, count(DISTINCT key_id) AS distinct_keys FROM keymgmt.audit_log
-WHERE id > :audit_rows AND action = 'blocked';
-SELECT count(*) AS left_unblocked FROM keymgmt.keys WHERE organization_id = 'org-big' AND NOT blocked;
--- and they verify as blocked
-SELECT status, count(*) FROM generate_series(1, 20000, 997) i,
-  keymgmt.verify_key('sk-bulk-many-' || i) GROUP BY status;
-SELECT count(*) AS unblocked FROM keymgmt.unblock_keys(organization_id => 'org-big');
+WHERE id > :audit_rows;
+SELECT count(*) AS unblocked FROM keymgmt.unblock_keys(team_id => 'team-batch');
 
 -- read-only: 25006
 BEGIN READ ONLY;

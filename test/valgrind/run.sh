@@ -249,7 +249,10 @@ run_suites() {	# log: make installcheck, or test/suites.sh, in the copy
 		(cd tree && KEYMGMT_QUICK=1 exec timeout -k 30 "$timeout_suites" bash test/suites.sh) \
 			>"$log" 2>&1 &
 	else
-		(cd tree && exec timeout -k 30 "$timeout_suites" make -s installcheck) >"$log" 2>&1 &
+		# every regression file but the 20,000-key bulk one, hours under memcheck
+		(cd tree && exec timeout -k 30 "$timeout_suites" make -s installcheck \
+			REGRESS="$(cd test/sql && ls *.sql | sed 's/\.sql$//' | grep -vx bulk_many | tr '\n' ' ')") \
+			>"$log" 2>&1 &
 	fi
 	suites_pid=$!
 	wait "$suites_pid" || rc=$?
