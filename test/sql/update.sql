@@ -94,7 +94,8 @@ SELECT team_id, organization_id FROM keymgmt.key_info(:'tok');
 SELECT team_id FROM keymgmt.update_key(:'tok', '{"team_id": null}');
 
 -- the audit trail of the key: every row's before is the previous row's after
-SELECT l.action, l.changed_by,
+SELECT l.action,
+       CASE l.changed_by WHEN current_user THEN '(the calling role)' ELSE l.changed_by END AS changed_by,
        ((CASE l.action WHEN 'created' THEN l.updated_values
                        ELSE l.before_value || l.updated_values END) - 'updated_at' - 'updated_by')
          = (lead(l.before_value) OVER (ORDER BY l.id) - 'updated_at' - 'updated_by')
