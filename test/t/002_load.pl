@@ -8,6 +8,10 @@
 #					 23505 for a taken alias
 #	REPEATABLE READ: also 40001 for a key that changed after our snapshot,
 #					 and so never 42704 for a key our snapshot still saw
+# The storm did each kind of change it can (the new ones of 1.1 too: an
+# alias taken and one won, rotations with each grace, both bulk changes,
+# old secrets in their grace and past it), so the invariants had something
+# to check.
 
 use strict;
 use warnings;
@@ -45,9 +49,12 @@ my $transactions = 0;
 
 foreach my $isolation ('read committed', 'repeatable read')
 {
-	$node->safe_psql('postgres', 'TRUNCATE storm.errors');
-	my $audit = $node->safe_psql('postgres',
-		'SELECT coalesce(max(id), 0) FROM keymgmt.audit_log');
+	$node->safe_psql('postgres', 'TRUNCATE storm.errors, storm.bulk_log');
+	my ($audit, $old) = split /\|/,
+	  $node->safe_psql(
+		'postgres', q{
+		SELECT (SELECT coalesce(max(id), 0) FROM keymgmt.audit_log),
+			   (SELECT coalesce(max(id), 0) FROM storm.old_secrets)});
 
 	(my $value = $isolation) =~ s/ /\\ /g;
 	my $storm = start_storm(
@@ -104,9 +111,43 @@ foreach my $isolation ('read committed', 'repeatable read')
 		 WHERE object_type = 'key' AND id > $audit GROUP BY action});
 	note "$isolation: changes "
 	  . join(', ', map { "$_ $changes{$_}" } sort keys %changes);
-	foreach my $action (qw(created blocked unblocked deleted))
+	foreach my $action (qw(created blocked unblocked deleted updated rotated grace_ended))
 	{
 		cmp_ok($changes{$action} // 0, '>', 0, "$isolation: keys were $action");
+	}
+
+	# and in each of the new ways: an alias another key had (23505) or took
+	# (a move), rotations with and without grace, both bulk changes, old
+	# secrets still in their grace and past it
+	my %did = map { split /\|/ } split /\n/,
+	  $node->safe_psql(
+		'postgres', qq{
+		SELECT 'alias taken', count(*) FROM storm.errors
+		 WHERE op = 'update' AND sqlstate = '23505'
+		UNION ALL
+		SELECT 'alias moved', count(*) FROM keymgmt.audit_log
+		 WHERE id > $audit AND action = 'updated' AND updated_values ? 'key_alias'
+		UNION ALL
+		SELECT 'rotated with grace ' || g, count(o.id)
+		  FROM unnest('{0, 2 seconds, 10 minutes}'::interval[]) g
+		  LEFT JOIN storm.old_secrets o ON o.grace = g AND o.id > $old
+		 GROUP BY g
+		UNION ALL
+		SELECT op || ' changed', coalesce(sum(changed), 0)
+		  FROM unnest('{block_keys,unblock_keys}'::text[]) op
+		  LEFT JOIN storm.bulk_log USING (op) GROUP BY op
+		UNION ALL
+		SELECT 'old secrets ' || CASE WHEN v.status = 'not_found' THEN 'ended' ELSE 'in grace' END,
+			   count(*)
+		  FROM storm.old_secrets o, keymgmt.verify_key(o.raw) v
+		 WHERE o.id > $old GROUP BY 1});
+	note "$isolation: " . join(', ', map { "$_ $did{$_}" } sort keys %did);
+	foreach my $what ('alias taken', 'alias moved', 'rotated with grace 00:00:00',
+		'rotated with grace 00:00:02', 'rotated with grace 00:10:00',
+		'block_keys changed', 'unblock_keys changed', 'old secrets ended',
+		'old secrets in grace')
+	{
+		cmp_ok($did{$what} // 0, '>', 0, "$isolation: $what");
 	}
 
 	$checked += invariants_hold($node, "after $isolation");

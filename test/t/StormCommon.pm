@@ -4,23 +4,40 @@
 # pgbench, the invariants that keymgmt's tables must satisfy afterwards,
 # and waiting for the backends of a killed postmaster.
 #
-# The storm: N keys in N slots (storm.raw_keys: slot i holds the raw key of
-# the key whose alias is 'slot-i').  Eight pgbench clients pick slots with a
+# The storm: N keys in N slots (storm.raw_keys: slot i holds the raw key,
+# token and key_id of the key whose alias is 'slot-i'; slots 1 to 100 are
+# in the teams team-0 to team-3).  Eight pgbench clients pick slots with a
 # Zipf distribution, so a few keys are very hot (lock waits, block racing
-# delete) and the rest are touched now and then, and run one of these
-# transactions, each a call of a small test-only plpgsql wrapper:
+# delete, rotate racing block) and the rest are touched now and then, and
+# run one of these transactions, each a call of a small test-only plpgsql
+# wrapper:
 #
 #	storm.change('block' | 'unblock' | 'delete', i)   block_key etc. on slot i
 #	storm.generate(i)	a new key for slot i: alias 'slot-i', so it fails with
 #						23505 while the slot's key is alive and wins the slot
 #						once it was deleted
-#	storm.verify(i)		verify_key(raw) must agree with the table
+#	storm.verify(i)		verify_key(raw) must agree with the table, for the
+#						slot's secret and for its key's last old secret
+#	storm.update(i, what, j)	update_key: new metadata, team, expires, or
+#						the alias 'slot-j' of another slot -- 23505 while
+#						slot j's key is alive; once it is gone, the key
+#						moves to slot j (and the dead key there to slot i)
+#	storm.rotate(i, g)	rotate_key with a grace of 0, 2 seconds or 10
+#						minutes; the old raw key goes to storm.old_secrets
+#	storm.end_grace(i)	end_grace: none of the key's old secrets verifies
+#	storm.bulk(block, t)	block_keys / unblock_keys of team t
 #
 # pgbench aborts a client on any error, so the wrappers catch the SQLSTATEs
 # that SPEC.md says a caller must expect, record them in storm.errors in the
 # same transaction, and re-raise anything else.  What a wrapper finds wrong
-# without an error (a success returning NULL, verify_key disagreeing with the
-# table) is recorded as sqlstate 'ANOMALY'.
+# without an error (a success returning NULL or another key, verify_key
+# disagreeing with the tables) is recorded as sqlstate 'ANOMALY'.
+#
+# The raw keys live in the storm's own tables only (keymgmt never stores
+# one, and the storm must be able to call verify_key, which takes nothing
+# else); no query's output that could show one is printed, and no SQL this
+# process sends contains one.  raw_keys_nowhere takes them into this
+# process's memory to look for them where they must not be.
 
 package StormCommon;
 
@@ -34,21 +51,33 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(
-  setup_storm start_storm finish_storm invariants_hold
+  setup_storm start_storm finish_storm invariants_hold raw_keys_nowhere
   storm_numbers error_counts messages_leak become_subreaper kill9_and_wait
   start_after_crash
 );
 
-# the transactions of the storm: pgbench script name => [weight, SQL]
-my %SCRIPTS = (
-	verify => [ 35, 'SELECT storm.verify(:i);' ],
-	block => [ 22, q{SELECT storm.change('block', :i);} ],
-	unblock => [ 22, q{SELECT storm.change('unblock', :i);} ],
-	delete => [ 8, q{SELECT storm.change('delete', :i);} ],
-	generate => [ 13, 'SELECT storm.generate(:i);' ],);
-
 # Zipf's s: slot 1 gets ~15% of all picks, the first 10 slots ~45%
 my $ZIPF = 1.1;
+
+# the transactions of the storm: pgbench script name => [weight, SQL]; each
+# script also gets :i, the slot
+my %SCRIPTS = (
+	verify => [ 30, 'SELECT storm.verify(:i);' ],
+	block => [ 16, q{SELECT storm.change('block', :i);} ],
+	unblock => [ 16, q{SELECT storm.change('unblock', :i);} ],
+	delete => [ 7, q{SELECT storm.change('delete', :i);} ],
+	generate => [ 11, 'SELECT storm.generate(:i);' ],
+	update => [
+		9, "\\set what random(0, 9)\n"
+		  . "\\set j random_zipfian(1, :nslots, $ZIPF)\n"
+		  . 'SELECT storm.update(:i, :what, :j);'
+	],
+	rotate => [ 6, "\\set g random(0, 2)\nSELECT storm.rotate(:i, :g);" ],
+	end_grace => [ 2, 'SELECT storm.end_grace(:i);' ],
+	bulk => [
+		3, "\\set b random(0, 1)\n\\set t random(0, 3)\n"
+		  . 'SELECT storm.bulk(:b = 1, :t);'
+	],);
 
 my $FIXTURE_SQL = <<'SQL';
 CREATE EXTENSION keymgmt;
@@ -64,7 +93,30 @@ CREATE SCHEMA storm;
 CREATE TABLE storm.raw_keys (
 	i		int PRIMARY KEY,
 	raw		text NOT NULL,
-	token	text NOT NULL
+	token	text NOT NULL,
+	key_id	uuid		-- NOT NULL once setup_storm has filled it
+);
+CREATE INDEX ON storm.raw_keys (token);
+CREATE INDEX ON storm.raw_keys (key_id);
+
+-- Test fixture too: every secret a rotation replaced, written in the
+-- rotation's transaction, with the grace it was given.
+CREATE TABLE storm.old_secrets (
+	id		bigserial PRIMARY KEY,
+	token	text NOT NULL UNIQUE,
+	raw		text NOT NULL,
+	key_id	uuid NOT NULL,
+	from_slot int NOT NULL,
+	grace	interval NOT NULL
+);
+CREATE INDEX ON storm.old_secrets (key_id, id);
+
+-- what each successful block_keys / unblock_keys changed
+CREATE TABLE storm.bulk_log (
+	id		bigserial PRIMARY KEY,
+	op		text NOT NULL,
+	team	text NOT NULL,
+	changed	int NOT NULL
 );
 
 -- the expected failures the wrappers caught, and the anomalies they saw
@@ -78,11 +130,11 @@ CREATE TABLE storm.errors (
 );
 
 -- What SPEC.md tells a caller to expect from these calls: the key is gone
--- (42704), the alias is taken (23505), and under REPEATABLE READ a
--- concurrent change (40001).
+-- (42704), the alias is taken (23505), a lock_timeout ran out (55P03), and
+-- under REPEATABLE READ a concurrent change (40001).
 CREATE FUNCTION storm.expected(state text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-	SELECT state IN ('42704', '23505')
+	SELECT state IN ('42704', '23505', '55P03')
 		OR (state = '40001'
 			AND current_setting('transaction_isolation') <> 'read committed')
 $$;
@@ -91,6 +143,33 @@ $$;
 CREATE FUNCTION storm.key_arg(r storm.raw_keys) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT CASE WHEN r.i % 2 = 0 THEN r.raw ELSE r.token END
+$$;
+
+-- the team a slot's new key gets: slots 1 to 100 (the hot ones among
+-- them) are in four teams of 25
+CREATE FUNCTION storm.team_of(slot int) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN slot <= 100 THEN 'team-' || slot % 4 END
+$$;
+
+-- a team for update_key: one of the four, or none
+CREATE FUNCTION storm.some_team() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+	SELECT (ARRAY['team-0', 'team-1', 'team-2', 'team-3', NULL])[1 + floor(random() * 5)::int]
+$$;
+
+-- a key's status as verify_key computes it from the key's row
+CREATE FUNCTION storm.status_of(k keymgmt.keys) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN k.token IS NULL THEN 'not_found'
+				WHEN k.blocked THEN 'blocked'
+				WHEN k.expires <= now() THEN 'expired' ELSE 'valid' END
+$$;
+
+CREATE FUNCTION storm.anomaly(op text, seen boolean, detail text) RETURNS void
+LANGUAGE sql AS $$
+	INSERT INTO storm.errors (op, sqlstate, seen, detail)
+	VALUES (op, 'ANOMALY', seen, detail)
 $$;
 
 CREATE FUNCTION storm.change(op text, slot int) RETURNS void
@@ -116,12 +195,16 @@ BEGIN
 		VALUES (op, SQLSTATE, seen, SQLERRM);
 		RETURN;
 	END;
-	-- a success returns the key's row: never NULL, never another key
-	IF k.token IS DISTINCT FROM r.token
+	-- A success returns the key's row: never NULL, never another key.  Its
+	-- token is ours, or the one a rotation that committed while we waited
+	-- for the lock gave the key (ours was its old secret then, in grace).
+	IF k.key_id IS DISTINCT FROM r.key_id
+		OR (k.token IS DISTINCT FROM r.token
+			AND NOT EXISTS (SELECT FROM storm.old_secrets o
+							 WHERE o.token = r.token AND o.key_id = r.key_id))
 		OR (op = 'block' AND k.blocked IS NOT TRUE)
 		OR (op = 'unblock' AND k.blocked IS NOT FALSE) THEN
-		INSERT INTO storm.errors (op, sqlstate, seen, detail)
-		VALUES (op, 'ANOMALY', seen, 'returned ' || coalesce(to_jsonb(k)::text, 'NULL'));
+		PERFORM storm.anomaly(op, seen, 'returned ' || coalesce(to_jsonb(k)::text, 'NULL'));
 	END IF;
 END
 $$;
@@ -133,12 +216,15 @@ DECLARE
 	status	text;
 BEGIN
 	SELECT * INTO STRICT g
-	  FROM keymgmt.generate_key(key_alias => 'slot-' || slot, actor => 'storm');
-	UPDATE storm.raw_keys SET raw = g.key, token = g.token WHERE i = slot;
+	  FROM keymgmt.generate_key(key_alias => 'slot-' || slot,
+								team_id => storm.team_of(slot), actor => 'storm');
+	UPDATE storm.raw_keys
+	   SET raw = g.key, token = g.token,
+		   key_id = (SELECT key_id FROM keymgmt.keys WHERE token = g.token)
+	 WHERE i = slot;
 	SELECT v.status INTO status FROM keymgmt.verify_key(g.key) v;
 	IF status IS DISTINCT FROM 'valid' THEN
-		INSERT INTO storm.errors (op, sqlstate, detail)
-		VALUES ('generate', 'ANOMALY', 'new key verifies as ' || coalesce(status, 'NULL'));
+		PERFORM storm.anomaly('generate', NULL, 'new key verifies as ' || coalesce(status, 'NULL'));
 	END IF;
 EXCEPTION WHEN OTHERS THEN
 	IF NOT storm.expected(SQLSTATE) THEN
@@ -149,8 +235,10 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- verify_key and a read of the table in one statement, so one snapshot:
--- they must agree
+-- verify_key and a read of the tables in one statement, so one snapshot:
+-- they must agree, for the slot's secret and for the last secret a
+-- rotation took from its key (its key's status until its grace ends, then
+-- not_found)
 CREATE FUNCTION storm.verify(slot int) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -158,39 +246,282 @@ DECLARE
 	want	text;
 	same	boolean;
 BEGIN
-	SELECT v.status,
-		   CASE WHEN k.token IS NULL THEN 'not_found'
-				WHEN k.blocked THEN 'blocked' ELSE 'valid' END,
-		   v.token = r.token
+	SELECT v.status, storm.status_of(k),
+		   v.token = r.token AND v.grace_until IS NULL
+		   AND v.key_id IS NOT DISTINCT FROM k.key_id
 	  INTO STRICT got, want, same
 	  FROM storm.raw_keys r
 	 CROSS JOIN LATERAL keymgmt.verify_key(r.raw) v
 	  LEFT JOIN keymgmt.keys k ON k.token = r.token
 	 WHERE r.i = slot;
 	IF got IS DISTINCT FROM want OR same IS NOT TRUE THEN
-		INSERT INTO storm.errors (op, sqlstate, detail)
-		VALUES ('verify', 'ANOMALY', format('verify_key says %s, the table %s', got, want));
+		PERFORM storm.anomaly('verify', NULL, format('verify_key says %s, the table %s', got, want));
+	END IF;
+
+	SELECT format('%s until %s', v.status, v.grace_until),
+		   format('%s until %s', storm.status_of(k), p.valid_until),
+		   v.status = 'not_found' OR (v.token = o.token AND v.key_id = o.key_id)
+	  INTO got, want, same
+	  FROM storm.raw_keys r
+	  JOIN LATERAL (SELECT * FROM storm.old_secrets o WHERE o.key_id = r.key_id
+					 ORDER BY o.id DESC LIMIT 1) o ON true
+	 CROSS JOIN LATERAL keymgmt.verify_key(o.raw) v
+	  LEFT JOIN keymgmt.previous_tokens p
+		ON p.token = o.token AND p.valid_until > now()
+	  LEFT JOIN keymgmt.keys k ON k.key_id = o.key_id AND p.token IS NOT NULL
+	 WHERE r.i = slot;
+	IF FOUND AND (got IS DISTINCT FROM want OR same IS NOT TRUE) THEN
+		PERFORM storm.anomaly('verify old', NULL,
+			format('verify_key of an old secret says %s, the tables %s', got, want));
 	END IF;
 END
 $$;
 
--- Every key's audit trail in order, each row beside the one before it.
--- The order is the id order: changes of one key hold its row lock until
--- they commit, so they take their ids one after the other.
+-- update_key: metadata, team, expires or alias.  An alias is that of
+-- another slot: 23505 while that slot's key is alive, else the key moves
+-- there (and the dead key that slot held takes the slot the key left), so
+-- every slot's key still has the slot's alias.
+CREATE FUNCTION storm.update(slot int, what int, other int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	r		storm.raw_keys;
+	src		storm.raw_keys;
+	dst		storm.raw_keys;
+	k		keymgmt.keys;
+	ch		jsonb;
+	seen	boolean;
+BEGIN
+	SELECT * INTO STRICT r FROM storm.raw_keys WHERE i = slot;
+	seen := EXISTS (SELECT FROM keymgmt.keys WHERE token = r.token);
+	ch := CASE
+		WHEN what < 3 THEN
+			jsonb_build_object('metadata', jsonb_build_object('n', floor(random() * 100)::int))
+		WHEN what = 3 THEN jsonb_build_object('team_id', storm.some_team())
+		WHEN what = 4 THEN
+			jsonb_build_object('expires',
+				CASE WHEN random() < 0.5 THEN '2999-01-01 00:00+00' END)
+		WHEN what = 5 THEN
+			jsonb_build_object('metadata', jsonb_build_object('n', floor(random() * 100)::int),
+							   'team_id', storm.some_team())
+		ELSE jsonb_build_object('key_alias', 'slot-' || other)
+	END;
+	BEGIN
+		k := keymgmt.update_key(storm.key_arg(r), ch, 'storm');
+		IF ch ? 'key_alias' THEN
+			-- where the key is now (a move that committed while we waited
+			-- for its lock may have taken it elsewhere)
+			SELECT * INTO STRICT src FROM storm.raw_keys WHERE key_id = k.key_id FOR UPDATE;
+			IF src.i <> other THEN
+				SELECT * INTO STRICT dst FROM storm.raw_keys WHERE i = other FOR UPDATE;
+				UPDATE storm.raw_keys SET raw = dst.raw, token = dst.token, key_id = dst.key_id
+				 WHERE i = src.i;
+				UPDATE storm.raw_keys SET raw = src.raw, token = src.token, key_id = src.key_id
+				 WHERE i = dst.i;
+			END IF;
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		IF NOT storm.expected(SQLSTATE) THEN
+			RAISE;
+		END IF;
+		INSERT INTO storm.errors (op, sqlstate, seen, detail)
+		VALUES ('update', SQLSTATE, seen, SQLERRM);
+		RETURN;
+	END;
+	-- the key's row, with every field as asked
+	IF k.key_id IS DISTINCT FROM r.key_id
+		OR EXISTS (SELECT FROM jsonb_each(ch) c
+					WHERE CASE c.key
+						WHEN 'expires' THEN k.expires IS DISTINCT FROM (c.value #>> '{}')::timestamptz
+						ELSE to_jsonb(k) -> c.key IS DISTINCT FROM c.value END) THEN
+		PERFORM storm.anomaly('update', seen,
+			format('asked %s, returned %s', ch, coalesce(to_jsonb(k)::text, 'NULL')));
+	END IF;
+END
+$$;
+
+-- rotate_key with a grace of 0, 2 seconds or 10 minutes
+CREATE FUNCTION storm.rotate(slot int, g int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	r		storm.raw_keys;
+	cur		storm.raw_keys;
+	n		record;
+	k		keymgmt.keys;
+	a		keymgmt.audit_log;
+	seen	boolean;
+	grace	interval := (ARRAY['0', '2 seconds', '10 minutes']::interval[])[g + 1];
+	vold	record;
+	vnew	record;
+BEGIN
+	SELECT * INTO STRICT r FROM storm.raw_keys WHERE i = slot;
+	seen := EXISTS (SELECT FROM keymgmt.keys WHERE token = r.token);
+	BEGIN
+		SELECT * INTO STRICT n FROM keymgmt.rotate_key(storm.key_arg(r), grace, 'storm');
+		-- The secret it replaced: the slot's, unless a rotation that
+		-- committed while we waited for the lock replaced that one already
+		-- (or a move took the key to another slot).
+		SELECT * INTO STRICT cur FROM storm.raw_keys WHERE key_id = n.key_id FOR UPDATE;
+		INSERT INTO storm.old_secrets (token, raw, key_id, from_slot, grace)
+		VALUES (cur.token, cur.raw, n.key_id, cur.i, grace);
+		UPDATE storm.raw_keys SET raw = n.key, token = n.token WHERE i = cur.i;
+	EXCEPTION WHEN OTHERS THEN
+		IF NOT storm.expected(SQLSTATE) THEN
+			RAISE;
+		END IF;
+		INSERT INTO storm.errors (op, sqlstate, seen, detail)
+		VALUES ('rotate', SQLSTATE, seen, SQLERRM);
+		RETURN;
+	END;
+	-- We hold the key's lock: its last audit row is this rotation, from the
+	-- secret we replaced to the new one, and the old secret works until
+	-- least(now() + grace, expires), or not at all.
+	SELECT * INTO k FROM keymgmt.keys WHERE key_id = n.key_id;
+	SELECT * INTO a FROM keymgmt.audit_log WHERE key_id = n.key_id ORDER BY id DESC LIMIT 1;
+	SELECT * INTO vold FROM keymgmt.verify_key(cur.raw);
+	SELECT * INTO vnew FROM keymgmt.verify_key(n.key);
+	IF k.token IS DISTINCT FROM n.token OR k.key_id IS DISTINCT FROM r.key_id
+		OR a.action IS DISTINCT FROM 'rotated' OR a.object_id IS DISTINCT FROM cur.token
+		OR a.updated_values ->> 'token' IS DISTINCT FROM n.token
+		OR n.previous_valid_until IS DISTINCT FROM
+		   (CASE WHEN least(now() + grace, k.expires) > now() THEN least(now() + grace, k.expires) END)
+		OR vnew.status IS DISTINCT FROM storm.status_of(k) OR vnew.grace_until IS NOT NULL
+		OR (vold.status, vold.grace_until) IS DISTINCT FROM
+		   ((CASE WHEN n.previous_valid_until IS NULL THEN 'not_found' ELSE storm.status_of(k) END),
+			n.previous_valid_until) THEN
+		PERFORM storm.anomaly('rotate', seen,
+			format('grace %s: previous_valid_until %s, audited %s of %s, old secret %s until %s, new %s',
+				   grace, n.previous_valid_until, a.action, left(a.object_id, 12),
+				   vold.status, vold.grace_until, vnew.status));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION storm.end_grace(slot int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	r		storm.raw_keys;
+	n		int;
+	seen	boolean;
+	tail	keymgmt.audit_log;
+BEGIN
+	SELECT * INTO STRICT r FROM storm.raw_keys WHERE i = slot;
+	seen := EXISTS (SELECT FROM keymgmt.keys WHERE token = r.token);
+	BEGIN
+		n := keymgmt.end_grace(storm.key_arg(r), 'storm');
+	EXCEPTION WHEN OTHERS THEN
+		IF NOT storm.expected(SQLSTATE) THEN
+			RAISE;
+		END IF;
+		INSERT INTO storm.errors (op, sqlstate, seen, detail)
+		VALUES ('end_grace', SQLSTATE, seen, SQLERRM);
+		RETURN;
+	END;
+	-- We hold the key's lock: none of its previous secrets is in grace, none
+	-- of its old secrets verifies, and ending n secrets was audited once.
+	SELECT * INTO tail FROM keymgmt.audit_log WHERE key_id = r.key_id ORDER BY id DESC LIMIT 1;
+	IF n IS NULL OR n < 0
+		OR EXISTS (SELECT FROM keymgmt.previous_tokens p
+					WHERE p.key_id = r.key_id AND p.valid_until > now())
+		OR EXISTS (SELECT FROM storm.old_secrets o
+					CROSS JOIN LATERAL keymgmt.verify_key(o.raw) v
+					WHERE o.key_id = r.key_id AND v.status <> 'not_found')
+		OR (n > 0 AND (tail.action IS DISTINCT FROM 'grace_ended'
+					   OR tail.updated_values IS DISTINCT FROM jsonb_build_object('previous_secrets', n))) THEN
+		PERFORM storm.anomaly('end_grace', seen, format('ended %s; last audit row %s %s',
+			n, tail.action, tail.updated_values));
+	END IF;
+END
+$$;
+
+-- block_keys / unblock_keys of a team: it returns the keys it changed, all
+-- of the team and now in the wanted state, one audit row each
+CREATE FUNCTION storm.bulk(block boolean, t int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	team	text := 'team-' || t;
+	op		text := CASE WHEN block THEN 'block_keys' ELSE 'unblock_keys' END;
+	changed	int;
+	wrong	int;
+	audited	int := 0;
+BEGIN
+	BEGIN
+		IF block THEN
+			SELECT count(*), count(*) FILTER (WHERE k.team_id IS DISTINCT FROM team OR NOT k.blocked)
+			  INTO changed, wrong
+			  FROM keymgmt.block_keys(team_id => team, actor => 'storm') k;
+		ELSE
+			SELECT count(*), count(*) FILTER (WHERE k.team_id IS DISTINCT FROM team OR k.blocked)
+			  INTO changed, wrong
+			  FROM keymgmt.unblock_keys(team_id => team, actor => 'storm') k;
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		IF NOT storm.expected(SQLSTATE) THEN
+			RAISE;
+		END IF;
+		INSERT INTO storm.errors (op, sqlstate, detail)
+		VALUES (op, SQLSTATE, SQLERRM);
+		RETURN;
+	END;
+	IF changed > 0 THEN
+		SELECT count(*) INTO audited FROM keymgmt.audit_log
+		 WHERE txid = pg_current_xact_id()
+		   AND action = CASE WHEN block THEN 'blocked' ELSE 'unblocked' END;
+	END IF;
+	INSERT INTO storm.bulk_log (op, team, changed) VALUES (op, team, changed);
+	IF wrong > 0 OR audited <> changed THEN
+		PERFORM storm.anomaly(op, NULL, format('%s of team %s: %s changed, %s not as asked, %s audited',
+			op, team, changed, wrong, audited));
+	END IF;
+END
+$$;
+
+-- Every key's audit trail in order, each row beside the one before it:
+-- the trail of one key_id, across its rotations (object_id, here token, is
+-- the token the key had at the change).  The order is the id order:
+-- changes of one key hold its row lock until they commit, so they take
+-- their ids one after the other.  state is the key as the change left it:
+-- the new row for created, nothing after deleted, else before_value with
+-- updated_values over it (grace_ended's previous_secrets is no column).
 CREATE VIEW storm.trail AS
-SELECT a.id, a.object_id AS token, a.action, a.changed_at, a.changed_by,
-	   a.before_value AS before, a.updated_values AS after,
-	   pg_xact_commit_timestamp(a.xmin) AS committed_at,
+SELECT s.*,
 	   row_number() OVER w AS n,
-	   lag(a.action) OVER w AS prev_action,
-	   lag(a.updated_values ->> 'blocked') OVER w AS prev_blocked,
-	   lag(a.changed_at) OVER w AS prev_changed_at,
-	   lag(a.changed_by) OVER w AS prev_changed_by,
-	   lag(pg_xact_commit_timestamp(a.xmin)) OVER w AS prev_committed_at,
-	   lead(a.id) OVER w IS NULL AS last
-  FROM keymgmt.audit_log a
- WHERE a.object_type = 'key'
-WINDOW w AS (PARTITION BY a.object_id ORDER BY a.id);
+	   lag(s.action) OVER w AS prev_action,
+	   lag(s.state) OVER w AS prev_state,
+	   lag(s.changed_at) OVER w AS prev_changed_at,
+	   lag(s.changed_by) OVER w AS prev_changed_by,
+	   lag(s.committed_at) OVER w AS prev_committed_at,
+	   lead(s.id) OVER w IS NULL AS last
+  FROM (SELECT a.id, a.key_id, a.object_id AS token, a.action, a.changed_at,
+			   a.changed_by, a.before_value AS before, a.updated_values AS after,
+			   CASE a.action
+				   WHEN 'created' THEN a.updated_values
+				   WHEN 'deleted' THEN NULL
+				   WHEN 'grace_ended' THEN a.before_value || (a.updated_values - 'previous_secrets')
+				   ELSE a.before_value || a.updated_values END AS state,
+			   pg_xact_commit_timestamp(a.xmin) AS committed_at
+		  FROM keymgmt.audit_log a
+		 WHERE a.object_type = 'key') s
+WINDOW w AS (PARTITION BY s.key_id ORDER BY s.id);
+
+-- Each old secret the storm knows, with when it stops, from the audit
+-- trail: grace_end is the least of now() + grace (capped by expires) of its
+-- own rotation and of every later rotation of its key (each cuts the
+-- earlier ones); ended_at is the first end_grace or delete of its key after
+-- it (an end_grace while it was in grace ends it then).
+CREATE VIEW storm.secret_ends AS
+SELECT o.id, o.token, o.key_id, o.grace, rot.id AS rotated_id,
+	   (SELECT min(least(r2.changed_at + o2.grace, (r2.before_value ->> 'expires')::timestamptz))
+		  FROM keymgmt.audit_log r2
+		  JOIN storm.old_secrets o2 ON o2.token = r2.object_id
+		 WHERE r2.object_type = 'key' AND r2.key_id = o.key_id
+		   AND r2.action = 'rotated' AND r2.id >= rot.id) AS grace_end,
+	   (SELECT min(e.changed_at)
+		  FROM keymgmt.audit_log e
+		 WHERE e.object_type = 'key' AND e.key_id = o.key_id
+		   AND e.action IN ('grace_ended', 'deleted') AND e.id > rot.id) AS ended_at
+  FROM storm.old_secrets o
+  LEFT JOIN keymgmt.audit_log rot
+	ON rot.object_type = 'key' AND rot.object_id = o.token AND rot.action = 'rotated';
 
 -- bt_index_check (with heapallindexed) of every index of keymgmt's tables
 CREATE FUNCTION storm.index_problems() RETURNS SETOF text
@@ -201,6 +532,7 @@ BEGIN
 	FOR ix IN SELECT indexrelid FROM pg_index
 			   WHERE indrelid IN ('keymgmt.keys'::regclass,
 								  'keymgmt.audit_log'::regclass,
+								  'keymgmt.previous_tokens'::regclass,
 								  'keymgmt.admins'::regclass) LOOP
 		BEGIN
 			PERFORM bt_index_check(ix, true);
@@ -213,6 +545,8 @@ $$;
 SQL
 
 # Each invariant: a name and a query returning the rows that violate it.
+# No query returns a raw key: they are shown when the invariant fails.
+# Audit trails are a key's, by key_id: its token changes when it rotates.
 my @INVARIANTS = (
 	[
 		'a: blocked is what the last block/unblock row says (false if none)',
@@ -221,7 +555,7 @@ my @INVARIANTS = (
 			LEFT JOIN LATERAL (
 				SELECT (a.updated_values ->> 'blocked')::boolean AS blocked
 				  FROM keymgmt.audit_log a
-				 WHERE a.object_type = 'key' AND a.object_id = k.token
+				 WHERE a.object_type = 'key' AND a.key_id = k.key_id
 				   AND a.action IN ('blocked', 'unblocked')
 				 ORDER BY a.id DESC LIMIT 1) last ON true
 		   WHERE k.blocked IS DISTINCT FROM coalesce(last.blocked, false)}
@@ -231,41 +565,48 @@ my @INVARIANTS = (
 		q{SELECT k.token, count(a.id)
 			FROM keymgmt.keys k
 			LEFT JOIN keymgmt.audit_log a
-			  ON a.object_type = 'key' AND a.object_id = k.token
+			  ON a.object_type = 'key' AND a.key_id = k.key_id
 			 AND a.action = 'created'
 		   GROUP BY k.token HAVING count(a.id) <> 1}
 	],
 	[
 		'c: no deleted row for a key that exists',
 		q{SELECT a.id, a.object_id FROM keymgmt.audit_log a
-			JOIN keymgmt.keys k ON k.token = a.object_id
+			JOIN keymgmt.keys k ON k.key_id = a.key_id
 		   WHERE a.object_type = 'key' AND a.action = 'deleted'}
 	],
 	[
-		'c: at most one deleted row per token',
-		q{SELECT object_id, count(*) FROM keymgmt.audit_log
+		'c: at most one deleted row per key',
+		q{SELECT key_id, count(*) FROM keymgmt.audit_log
 		   WHERE object_type = 'key' AND action = 'deleted'
-		   GROUP BY object_id HAVING count(*) > 1}
+		   GROUP BY key_id HAVING count(*) > 1}
 	],
 	[
 		'c: an audited key that is gone has a deleted row',
-		q{SELECT t.token FROM storm.trail t
+		q{SELECT t.key_id FROM storm.trail t
 		   WHERE t.last AND t.action <> 'deleted'
-			 AND NOT EXISTS (SELECT FROM keymgmt.keys k WHERE k.token = t.token)}
+			 AND NOT EXISTS (SELECT FROM keymgmt.keys k WHERE k.key_id = t.key_id)}
 	],
 	[
 		'd: every trail starts with created, and only there',
-		q{SELECT token, id, n, action FROM storm.trail
+		q{SELECT key_id, id, n, action FROM storm.trail
 		   WHERE (n = 1) <> (action = 'created')}
 	],
 	[
 		'd: nothing follows deleted',
-		q{SELECT token, id, action FROM storm.trail
+		q{SELECT key_id, id, action FROM storm.trail
 		   WHERE prev_action = 'deleted'}
 	],
 	[
+		'd: every key audit row names its key: key_id, and object_id its token then',
+		q{SELECT id, action, key_id, token FROM storm.trail
+		   WHERE (key_id IS NOT NULL
+				  AND key_id::text = coalesce(before, after) ->> 'key_id'
+				  AND token = coalesce(before, after) ->> 'token') IS NOT TRUE}
+	],
+	[
 		'd: each row says what its action did',
-		q{SELECT token, id, action, before, after FROM storm.trail
+		q{SELECT key_id, token, id, action, before, after FROM storm.trail
 		   WHERE CASE action
 				WHEN 'created' THEN before IS NULL
 					AND after ->> 'token' = token
@@ -277,35 +618,77 @@ my @INVARIANTS = (
 				WHEN 'blocked' THEN after = '{"blocked": true}'
 				WHEN 'unblocked' THEN after = '{"blocked": false}'
 				WHEN 'deleted' THEN after IS NULL
+				-- only updatable fields, each a real change
+				WHEN 'updated' THEN jsonb_typeof(after) = 'object' AND after <> '{}'
+					AND NOT EXISTS (
+						SELECT FROM jsonb_each(after) c
+						 WHERE c.key NOT IN ('key_alias', 'user_id', 'team_id',
+											 'organization_id', 'expires', 'metadata')
+							OR before -> c.key = c.value)
+				-- the new token and key_name, never the raw key
+				WHEN 'rotated' THEN
+					(SELECT array_agg(f ORDER BY f) FROM jsonb_object_keys(after) f)
+						= '{key_name,token}'
+					AND after ->> 'token' ~ '^[0-9a-f]{64}$'
+					AND after ->> 'token' <> token
+					AND after ->> 'key_name' ~ '^sk-\.\.\.[A-Za-z0-9_-]{4}$'
+				WHEN 'grace_ended' THEN
+					(SELECT array_agg(f) FROM jsonb_object_keys(after) f) = '{previous_secrets}'
+					AND jsonb_typeof(after -> 'previous_secrets') = 'number'
+					AND (after ->> 'previous_secrets')::numeric >= 1
 				ELSE false END IS NOT TRUE}
 	],
 	[
 		'd: each change starts from the state the previous row left',
-		q{SELECT token, id, action, before, prev_blocked, prev_changed_at
+		q{SELECT key_id, id, action, before, prev_state, prev_changed_at
 			FROM storm.trail
 		   WHERE n > 1 AND (
 				   before ->> 'token' = token
-			   AND before ->> 'blocked' = prev_blocked
+			   AND before ->> 'blocked' = prev_state ->> 'blocked'
 			   AND (before ->> 'updated_at')::timestamptz = prev_changed_at
 			   AND before ->> 'updated_by' = prev_changed_by) IS NOT TRUE}
 	],
+	# 1.  The audit chain: what a change found is what the change before it
+	# left, field by field (updated_at and updated_by are the row before's
+	# changed_at and changed_by, checked above), and a live key is what its
+	# last change left.
+	[
+		'1: per key, each before_value is the state the previous audit row left',
+		q{SELECT key_id, id, prev_action, action,
+				 before - '{updated_at,updated_by}'::text[] AS before,
+				 prev_state - '{updated_at,updated_by}'::text[] AS previous_state
+			FROM storm.trail
+		   WHERE n > 1
+			 AND (before - '{updated_at,updated_by}'::text[])
+				 IS DISTINCT FROM (prev_state - '{updated_at,updated_by}'::text[])}
+	],
+	[
+		'1: every key\'s row is the state its last audit row left',
+		q{SELECT k.key_id, t.id, t.action,
+				 to_jsonb(k) - '{updated_at,updated_by}'::text[] AS row,
+				 t.state - '{updated_at,updated_by}'::text[] AS audited
+			FROM keymgmt.keys k
+			LEFT JOIN storm.trail t ON t.key_id = k.key_id AND t.last
+		   WHERE (to_jsonb(k) - '{updated_at,updated_by}'::text[])
+				 IS DISTINCT FROM (t.state - '{updated_at,updated_by}'::text[])}
+	],
 	[
 		'd: each block/unblock is a real change',
-		q{SELECT token, id, action, before, after FROM storm.trail
+		q{SELECT key_id, id, action, before, after FROM storm.trail
 		   WHERE action IN ('blocked', 'unblocked')
 			 AND (before ->> 'blocked') = (after ->> 'blocked')}
 	],
 	[
 		'd: a key\'s updated_at/by and created_at/by are its audit rows\'',
 		q{SELECT k.token FROM keymgmt.keys k
-			JOIN storm.trail t ON t.token = k.token AND t.last
-			JOIN storm.trail c ON c.token = k.token AND c.n = 1
+			JOIN storm.trail t ON t.key_id = k.key_id AND t.last
+			JOIN storm.trail c ON c.key_id = k.key_id AND c.n = 1
 		   WHERE (k.updated_at = t.changed_at AND k.updated_by = t.changed_by
 				  AND k.created_at = c.changed_at AND k.created_by = c.changed_by)
 				 IS NOT TRUE
 		   UNION ALL
 		  SELECT k.token FROM keymgmt.keys k
-		   WHERE NOT EXISTS (SELECT FROM storm.trail t WHERE t.token = k.token)}
+		   WHERE NOT EXISTS (SELECT FROM storm.trail t WHERE t.key_id = k.key_id)}
 	],
 	# e.  What the order of one key's audit rows guarantees.  Not that
 	# changed_at grows with id: changed_at is the transaction's start time,
@@ -323,29 +706,117 @@ my @INVARIANTS = (
 	# changed_at is at or before its own commit.
 	[
 		'e: per key, audit ids are in commit order',
-		q{SELECT token, id, prev_committed_at, committed_at FROM storm.trail
+		q{SELECT key_id, id, prev_committed_at, committed_at FROM storm.trail
 		   WHERE committed_at IS NULL
 			  OR committed_at < prev_committed_at
 			  OR changed_at > committed_at}
+	],
+	# 2.  Previous secrets exist only for rotated keys, and end where the
+	# key's rotations and end_grace put them.
+	[
+		'2: every previous secret\'s key_id has a rotated audit row',
+		q{SELECT p.token, p.key_id FROM keymgmt.previous_tokens p
+		   WHERE NOT EXISTS (SELECT FROM keymgmt.audit_log a
+							  WHERE a.object_type = 'key' AND a.key_id = p.key_id
+								AND a.action = 'rotated')}
+	],
+	[
+		'2: every previous secret is the object_id of one of its key\'s rotated rows',
+		q{SELECT p.token, p.key_id FROM keymgmt.previous_tokens p
+		   WHERE NOT EXISTS (SELECT FROM keymgmt.audit_log a
+							  WHERE a.object_type = 'key' AND a.key_id = p.key_id
+								AND a.action = 'rotated' AND a.object_id = p.token)}
+	],
+	[
+		'2: every previous secret\'s key exists (deleting a key deletes them)',
+		q{SELECT p.token, p.key_id FROM keymgmt.previous_tokens p
+		   WHERE NOT EXISTS (SELECT FROM keymgmt.keys k WHERE k.key_id = p.key_id)}
+	],
+	[
+		'2: a previous secret ends when its rotations say, never after an end_grace',
+		q{SELECT p.token, p.valid_until, s.grace, s.grace_end, s.ended_at
+			FROM keymgmt.previous_tokens p
+			LEFT JOIN storm.secret_ends s ON s.token = p.token
+		   WHERE p.valid_until IS DISTINCT FROM s.grace_end
+			  OR s.ended_at < p.valid_until}
+	],
+	# 3.  verify_key never answers for an old secret past its grace: every
+	# old secret the storm knows (those in previous_tokens among them) is
+	# checked, and now() is verify_key's now().
+	[
+		'3: verify_key(old secret) without grace_until is not_found (or the key\'s secret)',
+		q{SELECT o.token, v.status FROM storm.old_secrets o
+		   CROSS JOIN LATERAL keymgmt.verify_key(o.raw) v
+		   WHERE v.grace_until IS NULL AND v.status IS DISTINCT FROM 'not_found'
+			 AND NOT EXISTS (SELECT FROM keymgmt.keys k WHERE k.token = o.token)}
+	],
+	[
+		'3: verify_key(old secret) with grace_until: after now(), its key and its previous_tokens row ending then',
+		q{SELECT o.token, v.status, v.grace_until, p.valid_until, k.token AS key_token
+			FROM storm.old_secrets o
+		   CROSS JOIN LATERAL keymgmt.verify_key(o.raw) v
+			LEFT JOIN keymgmt.previous_tokens p ON p.token = o.token
+			LEFT JOIN keymgmt.keys k ON k.key_id = v.key_id
+		   WHERE v.grace_until IS NOT NULL
+			 AND (v.grace_until <= now()
+				  OR (v.status <> 'not_found'
+					  AND (k.key_id IS NULL OR p.key_id IS DISTINCT FROM k.key_id
+						   OR p.valid_until <= now()
+						   OR p.valid_until IS DISTINCT FROM v.grace_until
+						   OR v.token IS DISTINCT FROM o.token)))}
+	],
+	[
+		'3: verify_key(old secret) is its key\'s status until the end its rotations and end_grace say, not_found after',
+		q{SELECT s.token, v.status, v.grace_until, s.grace, s.grace_end, s.ended_at,
+				 storm.status_of(k) AS key_status
+			FROM storm.secret_ends s
+			JOIN storm.old_secrets o ON o.id = s.id
+		   CROSS JOIN LATERAL keymgmt.verify_key(o.raw) v
+			LEFT JOIN keymgmt.keys k ON k.key_id = s.key_id
+		   WHERE CASE WHEN k.key_id IS NOT NULL AND s.grace_end > now() AND s.ended_at IS NULL
+				 THEN (v.status, v.token, v.key_id, v.grace_until)
+					  IS DISTINCT FROM (storm.status_of(k), s.token, s.key_id, s.grace_end)
+				 ELSE (v.status, v.grace_until)
+					  IS DISTINCT FROM ('not_found', NULL::timestamptz) END}
 	],
 	[
 		'fixture: every key is its slot\'s, verify_key(raw) agrees with the table',
 		q{SELECT k.token, r.i FROM keymgmt.keys k
 			LEFT JOIN storm.raw_keys r ON r.token = k.token
 		   WHERE r.i IS NULL OR k.key_alias IS DISTINCT FROM 'slot-' || r.i
+			  OR r.key_id IS DISTINCT FROM k.key_id
 		   UNION ALL
 		  SELECT r.token, r.i FROM storm.raw_keys r
 		   CROSS JOIN LATERAL keymgmt.verify_key(r.raw) v
 			LEFT JOIN keymgmt.keys k ON k.token = r.token
 		   WHERE v.token IS DISTINCT FROM r.token
-			  OR v.status IS DISTINCT FROM
-				 CASE WHEN k.token IS NULL THEN 'not_found'
-					  WHEN k.blocked THEN 'blocked' ELSE 'valid' END}
+			  OR v.status IS DISTINCT FROM storm.status_of(k)
+			  OR v.key_id IS DISTINCT FROM k.key_id
+			  OR v.grace_until IS NOT NULL
+		   UNION ALL
+		  SELECT r.key_id::text, count(*)::int FROM storm.raw_keys r
+		   GROUP BY r.key_id HAVING count(*) > 1}
 	],
 	[
-		'amcheck: the heaps and indexes of keys and audit_log are sound',
+		'fixture: the old secrets the storm knows are exactly the rotated rows\' (so every previous secret)',
+		q{SELECT a.object_id, a.id FROM keymgmt.audit_log a
+		   WHERE a.object_type = 'key' AND a.action = 'rotated'
+			 AND NOT EXISTS (SELECT FROM storm.old_secrets o
+							  WHERE o.token = a.object_id AND o.key_id = a.key_id)
+		   UNION ALL
+		  SELECT o.token, o.id FROM storm.old_secrets o
+		   WHERE NOT EXISTS (SELECT FROM keymgmt.audit_log a
+							  WHERE a.object_type = 'key' AND a.action = 'rotated'
+								AND a.object_id = o.token AND a.key_id = o.key_id)
+		   UNION ALL
+		  SELECT p.token, NULL FROM keymgmt.previous_tokens p
+		   WHERE NOT EXISTS (SELECT FROM storm.old_secrets o WHERE o.token = p.token)}
+	],
+	[
+		'amcheck: the heaps and indexes of keys, audit_log and previous_tokens are sound',
 		q{SELECT rel::text, c.blkno, c.offnum, c.msg
-			FROM unnest(ARRAY['keymgmt.keys', 'keymgmt.audit_log']::regclass[]) rel,
+			FROM unnest(ARRAY['keymgmt.keys', 'keymgmt.audit_log',
+							  'keymgmt.previous_tokens']::regclass[]) rel,
 				 LATERAL verify_heapam(rel) c
 		   UNION ALL
 		  SELECT p, NULL, NULL, NULL FROM storm.index_problems() p}
@@ -373,7 +844,11 @@ sub setup_storm
 		SELECT i, g.key, g.token
 		  FROM generate_series(1, $nslots) i,
 			   LATERAL keymgmt.generate_key(key_alias => 'slot-' || i,
+											team_id => storm.team_of(i),
 											actor => 'storm') g;
+		UPDATE storm.raw_keys r SET key_id = k.key_id
+		  FROM keymgmt.keys k WHERE k.token = r.token;
+		ALTER TABLE storm.raw_keys ALTER key_id SET NOT NULL;
 		ANALYZE;});
 	return;
 }
@@ -449,7 +924,8 @@ sub finish_storm
 =item invariants_hold($node, $label)
 
 One test per invariant: the number of rows violating it is 0 (and a few of
-them are shown when not).  Returns the number of invariants checked.
+them are shown when not, with anything that could be a raw key masked);
+then raw_keys_nowhere.  Returns the number of checks.
 
 =cut
 
@@ -462,16 +938,103 @@ sub invariants_hold
 		my ($name, $sql) = @$inv;
 		my $n = $node->safe_psql('postgres', "SELECT count(*) FROM ($sql) v");
 		is($n, 0, "$label: $name");
-		diag($node->safe_psql('postgres', "$sql LIMIT 5")) if $n ne '0';
+		diag(masked($node->safe_psql('postgres', "$sql LIMIT 5")))
+		  if $n ne '0';
 	}
-	return scalar @INVARIANTS;
+	return scalar(@INVARIANTS) + raw_keys_nowhere($node, $label);
+}
+
+=pod
+
+=item raw_keys_nowhere($node, $label)
+
+4.  No raw key the storm knows, current or old, is anywhere in keymgmt's
+tables (keys, audit_log, previous_tokens, each row cast to text) or in the
+server's log: one test each, that none of them holds 20 characters in a
+row of any raw key after its sk-.  The raw keys come into this process's memory
+only: they are never printed, written or sent back to the server, and a
+failure shows where and how many, not what.  Returns the number of tests.
+
+=cut
+
+sub raw_keys_nowhere
+{
+	my ($node, $label) = @_;
+
+	my @raw = split /\n/,
+	  $node->safe_psql('postgres',
+		'SELECT raw FROM storm.raw_keys UNION ALL SELECT raw FROM storm.old_secrets'
+	  );
+	my @bad = grep { !/^sk-[A-Za-z0-9_-]{40,}$/ } @raw;
+	is(scalar(@bad), 0,
+		"$label: the storm knows "
+		  . scalar(@raw)
+		  . ' raw keys, each sk- and 40 or more key characters');
+	# every 20 characters in a row of each, after its sk-
+	my %secret;
+	foreach my $raw (@raw)
+	{
+		$secret{ substr($raw, $_, 20) } = 1 foreach 3 .. length($raw) - 20;
+	}
+	@raw = ();
+
+	my %where;
+	foreach my $table (qw(keymgmt.keys keymgmt.audit_log keymgmt.previous_tokens))
+	{
+		$where{$table} =
+		  $node->safe_psql('postgres', "SELECT t::text FROM $table t");
+	}
+	$where{'the server log'} = slurp_file($node->logfile);
+	foreach my $place (sort keys %where)
+	{
+		my $hits = count_secrets($where{$place}, \%secret);
+		is($hits, 0, "$label: 4: no raw key in $place ("
+			  . length($where{$place}) . ' characters)');
+	}
+	return 1 + scalar(keys %where);
+}
+
+# The text with every run of 20 or more key characters that is not hex
+# digits and hyphens alone (a token, a key_id) masked: a row shown when an
+# invariant fails may hold a raw key that keymgmt should not have stored.
+sub masked
+{
+	my ($text) = @_;
+	$text =~ s{([A-Za-z0-9_-]{20,})}
+			  {my $run = $1; $run =~ /[^0-9a-f-]/ ? '[' . length($run) . ' key characters]' : $run}ge;
+	return $text;
+}
+
+# How many times the text holds one of the secrets (strings of 20 key
+# characters).  Each occurrence lies in a run of 20 or more key characters,
+# so only those runs' 20-character windows are looked up.  A run of hex
+# digits and hyphens alone (a token, a key_id) is skipped unless a secret
+# is of that form too (one in 10^11): a secret in a run makes the run
+# hold what the secret holds.
+sub count_secrets
+{
+	my ($text, $secret) = @_;
+	my $hexlike = grep { /^[0-9a-f-]+$/ } keys %$secret;
+	my $hits = 0;
+
+	while ($text =~ /([A-Za-z0-9_-]{20,})/g)
+	{
+		my $run = $1;
+		next if !$hexlike && $run !~ /[^0-9a-f-]/;
+		foreach my $at (0 .. length($run) - 20)
+		{
+			$hits++ if $secret->{ substr($run, $at, 20) };
+		}
+	}
+	return $hits;
 }
 
 =pod
 
 =item storm_numbers($node, $label)
 
-note() how big the storm was: keys, audit rows by action, caught errors.
+note() how big the storm was: keys, audit rows by action, caught errors,
+rotations and their old secrets, bulk changes.
 
 =cut
 
@@ -482,9 +1045,10 @@ sub storm_numbers
 	note "$label: "
 	  . $node->safe_psql(
 		'postgres', q{
-		SELECT format('%s keys (%s blocked); audit rows: %s; caught: %s',
+		SELECT format('%s keys (%s blocked, %s in teams); audit rows: %s; caught: %s',
 			(SELECT count(*) FROM keymgmt.keys),
 			(SELECT count(*) FILTER (WHERE blocked) FROM keymgmt.keys),
+			(SELECT count(*) FILTER (WHERE team_id IS NOT NULL) FROM keymgmt.keys),
 			(SELECT string_agg(format('%s %s', action, n), ', ' ORDER BY action)
 			   FROM (SELECT action, count(*) n FROM keymgmt.audit_log
 					  WHERE object_type = 'key' GROUP BY action) a),
@@ -492,6 +1056,21 @@ sub storm_numbers
 			   FROM (SELECT sqlstate || '/' || op || CASE WHEN seen THEN ' (seen)' ELSE '' END s,
 							count(*) n
 					   FROM storm.errors GROUP BY 1) e), 'nothing'))});
+	note "$label: "
+	  . $node->safe_psql(
+		'postgres', q{
+		SELECT format('old secrets: %s (grace %s); verifying now: %s; previous_tokens rows: %s (%s in grace); '
+					  || 'bulk changes: %s',
+			(SELECT count(*) FROM storm.old_secrets),
+			(SELECT string_agg(format('%s: %s', grace, n), ', ' ORDER BY grace)
+			   FROM (SELECT grace, count(*) n FROM storm.old_secrets GROUP BY grace) g),
+			(SELECT count(*) FROM storm.old_secrets o, keymgmt.verify_key(o.raw) v
+			  WHERE v.status <> 'not_found'),
+			(SELECT count(*) FROM keymgmt.previous_tokens),
+			(SELECT count(*) FROM keymgmt.previous_tokens WHERE valid_until > now()),
+			coalesce((SELECT string_agg(format('%s %s calls changed %s keys', op, n, changed), ', ' ORDER BY op)
+			   FROM (SELECT op, count(*) n, sum(changed) changed FROM storm.bulk_log GROUP BY op) b),
+			'none'))});
 	# how often one key's changed_at went back in id order (see invariant e)
 	note "$label: "
 	  . $node->safe_psql(
