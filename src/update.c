@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(update_key);
 
@@ -51,8 +52,8 @@ static SPIPlanPtr update_plan = NULL;
 
 /*
  * $5 key_alias .. $10 metadata: the row's new values; $11 text[] the names
- * of the fields that change, whose new values are the audit row's
- * updated_values.
+ * of the columns that do not change: the new row without them is the audit
+ * row's updated_values.
  */
 #define UPDATE_SQL \
 	"WITH upd AS (" \
@@ -67,10 +68,7 @@ static SPIPlanPtr update_plan = NULL;
 	"  INSERT INTO keymgmt.audit_log (object_type, changed_at, action, object_id," \
 	"    key_id, changed_by, db_role, before_value, updated_values)" \
 	"  SELECT 'key', $2, 'updated', (upd.k).token, (upd.k).key_id, $3, $4," \
-	"    upd.before," \
-	"    (SELECT pg_catalog.jsonb_object_agg(e.key, e.value)" \
-	"     FROM pg_catalog.jsonb_each(pg_catalog.to_jsonb(upd.k)) e" \
-	"     WHERE e.key OPERATOR(pg_catalog.=) ANY ($11))" \
+	"    upd.before, pg_catalog.to_jsonb(upd.k) OPERATOR(pg_catalog.-) $11" \
 	"  FROM upd" \
 	") SELECT upd.k, (upd.k).token, (upd.k).key_id FROM upd"
 
@@ -221,6 +219,39 @@ ReadChanges(FunctionCallInfo fcinfo, int argno, Changes *out)
 		RefuseChanges("changes must name at least one field", NULL);
 }
 
+/*
+ * UnchangedColumns
+ *	  The names of row's columns (keymgmt.keys, as it is) that are not in
+ *	  changed, as a text[].
+ */
+static Datum
+UnchangedColumns(HeapTupleHeader row, Datum *changed, int nchanged)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(row),
+											  HeapTupleHeaderGetTypMod(row));
+	Datum	   *names = palloc(desc->natts * sizeof(Datum));
+	int			n = 0;
+	int			i;
+	int			j;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		is_changed = false;
+
+		if (att->attisdropped)
+			continue;
+		for (j = 0; j < nchanged && !is_changed; j++)
+			is_changed = strcmp(NameStr(att->attname),
+								TextDatumGetCString(changed[j])) == 0;
+		if (!is_changed)
+			names[n++] = CStringGetTextDatum(NameStr(att->attname));
+	}
+	ReleaseTupleDesc(desc);
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
 /* do two values of field f differ? */
 static bool
 Differs(int f, Datum a, bool anull, Datum b, bool bnull)
@@ -295,9 +326,7 @@ UpdateChanges(KeyChange *c, LockedKey *key)
 		return false;
 
 	c->extra_types[N_FIELDS] = TEXTARRAYOID;
-	c->extra[N_FIELDS] = PointerGetDatum(construct_array(changed, nchanged,
-														 TEXTOID, -1, false,
-														 TYPALIGN_INT));
+	c->extra[N_FIELDS] = UnchangedColumns(row, changed, nchanged);
 	c->extra_nulls[N_FIELDS] = ' ';
 	return true;
 }

@@ -3,7 +3,7 @@
 # pg_regress, isolation specs, pgTAP, a pg_dump round trip, and the long
 # ones: crash and load (TAP), memory, fuzzing, sqlsmith, valgrind.
 #
-#   bash test/run.sh          # everything (about 10 minutes on 2 cores: 8-9 measured)
+#   bash test/run.sh          # everything (about 15 minutes on 2 cores: 14.5 measured)
 #   bash test/run.sh quick    # without the long suites (under a minute)
 #
 # As root on a fresh Debian 12 machine it installs what it needs first.
