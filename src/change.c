@@ -35,7 +35,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 /* rows a bulk change locks, checks and writes at a time */
@@ -284,6 +283,29 @@ Authorize(const KeyChange *c, const LockedKey *key, const char *shown,
 	}
 }
 
+/* the guarded write's arguments and result */
+typedef struct GuardedWrite
+{
+	KeyChange  *c;
+	Datum	   *args;
+	char	   *nulls;
+	int			ret;
+} GuardedWrite;
+
+static void
+RunWrite(void *arg)
+{
+	GuardedWrite *w = (GuardedWrite *) arg;
+
+	w->ret = SPI_execute_plan(*w->c->write_plan, w->args, w->nulls, false, 0);
+}
+
+static bool
+IsUniqueViolation(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_UNIQUE_VIOLATION;
+}
+
 /*
  * ExecuteGuarded
  *	  Run the write in a subtransaction, so that a unique violation (a
@@ -293,39 +315,11 @@ Authorize(const KeyChange *c, const LockedKey *key, const char *shown,
 static int
 ExecuteGuarded(KeyChange *c, Datum *args, char *nulls)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		conflict = false;
-	int			ret = 0;
+	GuardedWrite w = {c, args, nulls, 0};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		ret = SPI_execute_plan(*c->write_plan, args, nulls, false, 0);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		conflict = true;
-	}
-	PG_END_TRY();
-
-	if (conflict)
+	if (!TryInSubtransaction(RunWrite, &w, IsUniqueViolation))
 		c->conflict(c);
-	return ret;
+	return w.ret;
 }
 
 /*

@@ -9,11 +9,13 @@
 #include "keymgmt.h"
 
 #include "access/detoast.h"
+#include "access/xact.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
@@ -273,6 +275,49 @@ BeginSetResult(FunctionCallInfo fcinfo, TupleDesc *desc)
 	rsinfo->setDesc = tupdesc;
 	*desc = tupdesc;
 	return store;
+}
+
+/*
+ * TryInSubtransaction
+ *	  Run fn(arg) in a subtransaction.  True when it ran through; false
+ *	  when it raised an error that accept() says the caller handles -- the
+ *	  subtransaction is then rolled back and the error dropped.  Any other
+ *	  error is raised again.  fn returns what it computes through arg.
+ */
+bool
+TryInSubtransaction(void (*fn) (void *arg), void *arg,
+					bool (*accept) (int sqlerrcode))
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ran = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (!accept(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ran = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return ran;
 }
 
 /*

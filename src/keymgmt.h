@@ -239,6 +239,8 @@ extern void ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
 extern Tuplestorestate *BeginSetResult(FunctionCallInfo fcinfo,
 									   TupleDesc *desc);
 extern void PutRow(Tuplestorestate *store, Datum row);
+extern bool TryInSubtransaction(void (*fn) (void *arg), void *arg,
+								bool (*accept) (int sqlerrcode));
 extern bool NullArgument(FunctionCallInfo fcinfo, int argno, const char *name);
 extern Datum MetadataArgument(FunctionCallInfo fcinfo, int argno);
 pg_noreturn extern void ReportKeyNotFound(const ParsedKey *key);

@@ -15,7 +15,6 @@
  */
 #include "keymgmt.h"
 
-#include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -23,7 +22,6 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -87,46 +85,39 @@ RefuseChanges(const char *message, const char *detail)
  *	  A timestamp string as timestamptz; anything that does not parse is
  *	  22023 (not timestamptz_in's own codes), its text not repeated.
  */
+typedef struct ExpiresText
+{
+	const char *text;
+	Datum		value;
+} ExpiresText;
+
+static void
+ParseTimestamp(void *arg)
+{
+	ExpiresText *e = (ExpiresText *) arg;
+
+	e->value = DirectFunctionCall3(timestamptz_in, CStringGetDatum(e->text),
+								   ObjectIdGetDatum(InvalidOid),
+								   Int32GetDatum(-1));
+}
+
+/* what does not parse is the caller's; anything else is ours */
+static bool
+IsDataException(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION;
+}
+
 static Datum
 ParseExpires(const char *s)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	Datum		result = (Datum) 0;
-	bool		ok = true;
+	ExpiresText e = {s, (Datum) 0};
 
 	/* in a subtransaction, so that any error it raises is undone cleanly */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		result = DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-									 ObjectIdGetDatum(InvalidOid),
-									 Int32GetDatum(-1));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		/* what does not parse is the caller's; anything else is ours */
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
-			ReThrowError(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	if (!ok)
+	if (!TryInSubtransaction(ParseTimestamp, &e, IsDataException))
 		RefuseChanges("expires must be a timestamp or null",
 					  "The value given does not parse as a timestamp with time zone; it is not repeated here.");
-	return result;
+	return e.value;
 }
 
 /*
