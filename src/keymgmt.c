@@ -214,38 +214,32 @@ CheckOneRowContext(FunctionCallInfo fcinfo)
  *
  * generate_key and verify_key return TABLE(...) but always exactly one row;
  * materialize mode needs no state between calls.  The caller has passed
- * CheckOneRowContext.  The result's row type is worked out once per call
- * site and kept in fn_extra; each call hands the executor a copy, which it
- * frees.
+ * CheckOneRowContext.  The row is formed with the row type the executor
+ * expects (rsinfo->expectedDesc, which it built from the function's
+ * definition when it started the query), so a definition with fewer
+ * columns -- keymgmt 1.0's -- gets the columns it has, and nothing here
+ * reads the catalog on the hot path.  Only a caller that gives no expected
+ * row type gets one looked up, and handed back as setDesc.
  */
 void
 ReturnOneRow(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	template = (TupleDesc) fcinfo->flinfo->fn_extra;
-	TupleDesc	tupdesc;
-	Tuplestorestate *store;
+	TupleDesc	tupdesc = rsinfo->expectedDesc;
 	MemoryContext oldcxt;
 
-	if (template == NULL)
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (tupdesc == NULL)
 	{
 		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "return type must be a row type");
-		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		template = CreateTupleDescCopy(tupdesc);
-		MemoryContextSwitchTo(oldcxt);
-		fcinfo->flinfo->fn_extra = template;
+		tupdesc = CreateTupleDescCopy(tupdesc);
+		rsinfo->setDesc = tupdesc;
 	}
-
-	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	tupdesc = CreateTupleDescCopy(template);
-	store = tuplestore_begin_heap(false, false, work_mem);
-	tuplestore_putvalues(store, tupdesc, values, nulls);
+	rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
+	tuplestore_putvalues(rsinfo->setResult, tupdesc, values, nulls);
 	MemoryContextSwitchTo(oldcxt);
-
 	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = tupdesc;
 }
 
 /*
