@@ -17,7 +17,9 @@
 #   backend's peak private memory.
 #
 # Knobs: LIFE_KEYS (1000000), BENCH_REPS (5), BENCH_SECONDS (4),
-# LIFE_CLIENTS ("1 8"), BENCH_INSTALL=0, BENCH_OUT (bench/), BENCH_NICE.
+# LIFE_CLIENTS ("1 8"), LIFE_PAIRS (workload:impl,impl ...; all of them),
+# LIFE_BULK ("10000 100000"; "" for none), BENCH_INSTALL=0, BENCH_OUT
+# (bench/), BENCH_NICE.
 
 # one compound command, read before any of it runs
 {
@@ -43,6 +45,7 @@ HALF=$((NKEYS / 2))
 PREV=$((HALF / 5 < 20000 ? HALF / 5 : 20000))
 BULK_SIZES="10000 100000"
 [ "$NKEYS" -lt 400000 ] && BULK_SIZES="10000"
+BULK_SIZES=${LIFE_BULK-$BULK_SIZES}
 
 say() { printf '%s\n' "bench-lifecycle: $*"; }
 
@@ -104,8 +107,8 @@ reset_state
 # ----------------------------------------------------------------- pgbench
 RESULTS=$WORK/lifecycle.csv
 echo "kind,workload,impl,clients,rep,value,extra" >"$RESULTS"
-PAIRS="rotate:keymgmt,keymgmt-nonotify,bare update:keymgmt,keymgmt-nonotify,bare verifyprev:keymgmt verifycur:keymgmt,bare list:keymgmt,bare"
-TOTAL=$(( REPS * $(wc -w <<<"$CLIENTS") * 11 ))
+PAIRS=${LIFE_PAIRS:-rotate:keymgmt,keymgmt-nonotify,bare update:keymgmt,keymgmt-nonotify,bare verifyprev:keymgmt verifycur:keymgmt,bare list:keymgmt,bare}
+TOTAL=$(( REPS * $(wc -w <<<"$CLIENTS") * $(tr ' ,' '\n\n' <<<"$PAIRS" | grep -c .) ))
 DONE=0
 run_pgbench() {	# workload impl clients rep
 	local wl=$1 impl=$2 c=$3 rep=$4 j=$(($3 < 2 ? 1 : 2)) log tps lat
