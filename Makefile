@@ -3,7 +3,7 @@
 
 EXTENSION = keymgmt
 MODULE_big = keymgmt
-OBJS = src/keymgmt.o src/token.o src/names.o src/caller.o src/actor.o src/change.o src/keys.o src/update.o src/rotate.o src/bulk.o src/list.o src/verify.o src/authority.o src/notify.o
+OBJS = src/keymgmt.o src/token.o src/names.o src/caller.o src/actor.o src/change.o src/keys.o src/update.o src/rotate.o src/bulk.o src/list.o src/verify.o src/authority.o src/notify.o src/feed.o src/notifier.o
 DATA = sql/keymgmt--1.0.sql sql/keymgmt--1.1.sql sql/keymgmt--1.0--1.1.sql
 PGFILEDESC = "keymgmt - API keys managed inside PostgreSQL"
 

@@ -352,6 +352,23 @@ COMMENT ON COLUMN keymgmt.key_status.last_action IS 'the last audited change of 
 COMMENT ON COLUMN keymgmt.key_status.last_changed_by IS 'the actor of that change';
 COMMENT ON COLUMN keymgmt.key_status.last_changed_at IS 'when it was made';
 
+CREATE FUNCTION keymgmt.current_cursor()
+RETURNS text
+AS 'MODULE_PATHNAME', 'current_cursor'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION keymgmt.current_cursor() IS
+	'a cursor of the change feed that stands for now: where a cache that starts empty begins to follow keymgmt.changes()';
+
+CREATE FUNCTION keymgmt.changes(after text, max_rows integer DEFAULT 1000)
+RETURNS TABLE(cursor text, id bigint, object_type text, action text,
+			  object_id text, key_id uuid, changed_at timestamptz)
+AS 'MODULE_PATHNAME', 'changes'
+LANGUAGE C STABLE ROWS 100;
+
+COMMENT ON FUNCTION keymgmt.changes(text, integer) IS
+	'the change feed: at most max_rows committed audit rows after the cursor after, in an order no late commit can overtake, each with the cursor just after it';
+
 REVOKE ALL ON keymgmt.key_status FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION
@@ -363,6 +380,8 @@ REVOKE ALL ON FUNCTION
 	keymgmt.block_keys(text, text, text, text),
 	keymgmt.unblock_keys(text, text, text, text),
 	keymgmt.import_key(text, text, text, text, text, text, boolean, timestamptz, jsonb, text),
+	keymgmt.current_cursor(),
+	keymgmt.changes(text, integer),
 	keymgmt.set_actor_required(name, boolean),
 	keymgmt.grant_admin(text, text, text),
 	keymgmt.revoke_admin(text, text, text),

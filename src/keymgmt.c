@@ -21,8 +21,27 @@
 
 PG_MODULE_MAGIC;
 
-/* keymgmt.notify: superuser-only switch for cache-invalidation messages */
-bool		keymgmt_notify = true;
+/* keymgmt.notify: how caches hear of changes (superuser-only) */
+int			keymgmt_notify = NOTIFY_COMMIT;
+/* keymgmt.database: where the batched notifier runs */
+char	   *keymgmt_database = NULL;
+/* keymgmt.notify_interval: how often the notifier looks, in ms */
+int			keymgmt_notify_interval = 50;
+
+/* "on" and the other boolean spellings stay accepted, as 1.0 was a boolean */
+static const struct config_enum_entry notify_modes[] = {
+	{"commit", NOTIFY_COMMIT, false},
+	{"batched", NOTIFY_BATCHED, false},
+	{"off", NOTIFY_OFF, false},
+	{"on", NOTIFY_COMMIT, true},
+	{"true", NOTIFY_COMMIT, true},
+	{"yes", NOTIFY_COMMIT, true},
+	{"1", NOTIFY_COMMIT, true},
+	{"false", NOTIFY_OFF, true},
+	{"no", NOTIFY_OFF, true},
+	{"0", NOTIFY_OFF, true},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -49,14 +68,35 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("keymgmt.notify",
-							 "Sends a notification on channel \"keymgmt\" for every key change.",
-							 "Turn off for bulk loads; caches listening on the channel then miss those changes.",
+	DefineCustomEnumVariable("keymgmt.notify",
+							 "How caches hear of key changes: commit, batched or off.",
+							 "commit: one notification on channel \"keymgmt\" per change, sent by the changing transaction. "
+							 "batched: one per keymgmt.notify_interval from a background worker, when changes became visible to keymgmt.changes(). "
+							 "off: none; caches poll keymgmt.changes().",
 							 &keymgmt_notify,
-							 true,
+							 NOTIFY_COMMIT,
+							 notify_modes,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("keymgmt.database",
+							   "The database whose changes the batched notifier announces.",
+							   "The notifier runs only when keymgmt is in shared_preload_libraries; it reconnects when this changes.",
+							   &keymgmt_database,
+							   "postgres",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("keymgmt.notify_interval",
+							"How often the batched notifier looks for new changes.",
+							NULL,
+							&keymgmt_notify_interval,
+							50, 10, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("keymgmt.require_actor",
 							 "Refuses key changes that name no actor.",
@@ -68,6 +108,9 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("keymgmt");
+
+	if (process_shared_preload_libraries_in_progress)
+		RegisterNotifier();
 }
 
 /*

@@ -21,7 +21,9 @@
  * bulk.c      block_keys and unblock_keys
  * list.c      list_keys
  * verify.c    verify_key, the read-only hot path
- * notify.c    cache-invalidation notifications
+ * feed.c      the change feed: changes() and current_cursor()
+ * notify.c    cache-invalidation notifications (keymgmt.notify = commit)
+ * notifier.c  the background worker of keymgmt.notify = batched
  * keymgmt.c   module load, settings, SPI and result helpers
  * compat.h    every difference between PostgreSQL 13 and 18
  *
@@ -228,7 +230,16 @@ extern Datum TokenOf(const char *token);
 pg_noreturn extern void ReportAliasTaken(const char *alias);
 
 /* keymgmt.c */
-extern bool keymgmt_notify;
+typedef enum NotifyMode
+{
+	NOTIFY_OFF,					/* no notifications */
+	NOTIFY_COMMIT,				/* one per change, in the changing transaction */
+	NOTIFY_BATCHED				/* one per interval, from the background worker */
+} NotifyMode;
+
+extern int	keymgmt_notify;
+extern char *keymgmt_database;
+extern int	keymgmt_notify_interval;
 
 extern bool KeyArgumentParses(FunctionCallInfo fcinfo, int argno, ParsedKey *out);
 extern void ParseKeyArgument(FunctionCallInfo fcinfo, int argno, ParsedKey *out);
@@ -245,7 +256,15 @@ extern bool NullArgument(FunctionCallInfo fcinfo, int argno, const char *name);
 extern Datum MetadataArgument(FunctionCallInfo fcinfo, int argno);
 pg_noreturn extern void ReportKeyNotFound(const ParsedKey *key);
 
+/* feed.c */
+extern char *CursorText(uint64 txid, int64 id);
+
+/* notifier.c */
+extern void RegisterNotifier(void);
+PGDLLEXPORT void keymgmt_notifier_main(Datum arg);
+
 /* notify.c */
+#define KEYMGMT_CHANNEL "keymgmt"
 extern void NotifyKeyChange(const char *action, const char *token,
 							Datum key_id);
 extern void NotifyAdminChange(const char *action, const char *user_id);

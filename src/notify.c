@@ -8,7 +8,10 @@
  * every answer of that key_id, whichever secret it was asked with), or for a change of who is an
  * admin {"action": "...", "object_type": "admin", "user_id": "..."}.  It goes through PostgreSQL's
  * own NOTIFY queue in the caller's transaction, so listeners see it only if
- * the change commits, and in commit order.
+ * the change commits, and in commit order.  That is keymgmt.notify =
+ * commit, 1.0's behaviour.  With batched (notifier.c) or off, a change
+ * queues nothing: it takes no NOTIFY lock at commit, does not depend on
+ * the queue having room, and may run in a prepared transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,11 +23,9 @@
 #include "utils/json.h"
 #include "utils/uuid.h"
 
-#define KEYMGMT_CHANNEL "keymgmt"
-
 /*
  * NotifyKeyChange
- *	  Queue the notification for one change, unless keymgmt.notify is off.
+ *	  Queue the notification for one change, in commit mode.
  *
  * action is one of our fixed words, token is 64 hex digits and key_id a
  * uuid, so none needs JSON escaping.
@@ -34,7 +35,7 @@ NotifyKeyChange(const char *action, const char *token, Datum key_id)
 {
 	StringInfoData payload;
 
-	if (!keymgmt_notify)
+	if (keymgmt_notify != NOTIFY_COMMIT)
 		return;
 
 	initStringInfo(&payload);
@@ -56,7 +57,7 @@ NotifyAdminChange(const char *action, const char *user_id)
 {
 	StringInfoData payload;
 
-	if (!keymgmt_notify)
+	if (keymgmt_notify != NOTIFY_COMMIT)
 		return;
 
 	initStringInfo(&payload);

@@ -325,6 +325,8 @@ SELECT results_eq(
 	$$VALUES
 		('keymgmt.block_key(text,text)', NULL::text[]),
 		('keymgmt.block_keys(text,text,text,text)', NULL),
+		('keymgmt.changes(text,integer)', NULL),
+		('keymgmt.current_cursor()', NULL),
 		('keymgmt.delete_key(text,text)', NULL),
 		('keymgmt.end_grace(text,text)', NULL),
 		('keymgmt.generate_key(text,text,text,text,timestamp with time zone,jsonb,text)', NULL),
@@ -416,9 +418,11 @@ SELECT results_eq(
 	$$SELECT name, vartype, context, boot_val FROM pg_settings
 	   WHERE name LIKE 'keymgmt.%' ORDER BY name$$,
 	$$VALUES ('keymgmt.actor', 'string', 'user', ''),
-			 ('keymgmt.notify', 'bool', 'superuser', 'on'),
+			 ('keymgmt.database', 'string', 'sighup', 'postgres'),
+			 ('keymgmt.notify', 'enum', 'superuser', 'commit'),
+			 ('keymgmt.notify_interval', 'integer', 'sighup', '50'),
 			 ('keymgmt.require_actor', 'bool', 'superuser', 'off')$$,
-	'settings keymgmt.actor (anyone, empty), keymgmt.notify (superuser, on), keymgmt.require_actor (superuser, off)');
+	'settings keymgmt.actor (anyone, empty), keymgmt.database (server, postgres), keymgmt.notify (superuser, commit), keymgmt.notify_interval (server, 50 ms), keymgmt.require_actor (superuser, off)');
 SELECT throws_ok($$SET LOCAL keymgmt.no_such_setting = 'x'$$, '42602', NULL,
 	'keymgmt is a reserved prefix: there are no other keymgmt.* settings');
 

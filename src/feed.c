@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ *
+ * feed.c
+ *	  The change feed: changes(after, max_rows) and current_cursor().
+ *
+ * The audit log is the feed.  Every audit row carries the id of the
+ * transaction that wrote it (audit_log.txid), and the feed returns rows in
+ * (txid, id) order, but only rows whose transaction is below the snapshot's
+ * xmin: every transaction that could still write a row before them has
+ * ended.  A row that commits late (a transaction with a lower id that
+ * commits after one with a higher id) is therefore never behind a cursor
+ * already handed out: it is held back until it can no longer be overtaken.
+ * A long-running transaction delays the feed; it never makes it skip.
+ *
+ * A cursor names its cluster (the system identifier, which a physical
+ * standby shares with its primary), its database, and a position
+ * (txid, id): "<system identifier>:<database oid>:<txid>:<id>".  A cache
+ * that gets a cursor of another cluster or database (a restore, a
+ * misconfigured DSN) must start again empty, so that is an error, not an
+ * empty answer.
+ *
+ * Both functions only read, so they work on a hot standby, where the
+ * snapshot's xmin comes from the replayed transactions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "keymgmt.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/xid8.h"
+
+PG_FUNCTION_INFO_V1(changes);
+PG_FUNCTION_INFO_V1(current_cursor);
+
+#define CHANGES_MAX_ROWS 1000
+/* longest cursor: 20 + 10 + 20 + 19 digits and three colons */
+#define CURSOR_MAX_LEN 72
+
+/* rows after ($1, $2) that no running transaction can still precede */
+#define CHANGES_SQL \
+	"SELECT a.txid, a.id, a.object_type, a.action, a.object_id, a.key_id," \
+	" a.changed_at FROM keymgmt.audit_log a" \
+	" WHERE (a.txid, a.id) OPERATOR(pg_catalog.>) ($1, $2)" \
+	" AND a.txid OPERATOR(pg_catalog.<)" \
+	" pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" \
+	" ORDER BY a.txid, a.id LIMIT $3"
+
+static SPIPlanPtr changes_plan = NULL;
+
+typedef struct FeedPosition
+{
+	uint64		txid;
+	int64		id;
+} FeedPosition;
+
+/*
+ * CursorText
+ *	  The cursor that stands just after position (txid, id) of this
+ *	  cluster's and database's feed.
+ */
+char *
+CursorText(uint64 txid, int64 id)
+{
+	return psprintf(UINT64_FORMAT ":%u:" UINT64_FORMAT ":" INT64_FORMAT,
+					GetSystemIdentifier(), MyDatabaseId, txid, id);
+}
+
+/*
+ * ReadNumber
+ *	  Unsigned decimal digits up to ':' or the end; false if there are none,
+ *	  or anything else, or too many.
+ */
+static bool
+ReadNumber(const char **s, uint64 max, uint64 *out)
+{
+	const char *p = *s;
+	uint64		v = 0;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		if (v > (max - (*p - '0')) / 10)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	*out = v;
+	*s = p;
+	return true;
+}
+
+/*
+ * ParseCursor
+ *	  The position a cursor of this cluster and database stands for, or
+ *	  22023: malformed, of another cluster, of another database.  The
+ *	  cursor itself is not repeated.
+ */
+static void
+ParseCursor(text *cursor, FeedPosition *out)
+{
+	const char *restart = "Start again from keymgmt.current_cursor() with an empty cache.";
+	char	   *s;
+	const char *p;
+	uint64		sysid,
+				dboid,
+				txid,
+				id;
+
+	if (VARSIZE_ANY_EXHDR(cursor) > CURSOR_MAX_LEN)
+		goto malformed;
+	s = text_to_cstring(cursor);
+	p = s;
+	if (!ReadNumber(&p, PG_UINT64_MAX, &sysid) || *p++ != ':' ||
+		!ReadNumber(&p, PG_UINT32_MAX, &dboid) || *p++ != ':' ||
+		!ReadNumber(&p, PG_UINT64_MAX, &txid) || *p++ != ':' ||
+		!ReadNumber(&p, PG_INT64_MAX, &id) || *p != '\0')
+		goto malformed;
+
+	if (sysid != GetSystemIdentifier())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cursor is from another cluster"),
+				 errdetail("Its system identifier is not this cluster's: the database was restored or the client is connected elsewhere."),
+				 errhint("%s", restart)));
+	if ((Oid) dboid != MyDatabaseId)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cursor is from another database"),
+				 errhint("%s", restart)));
+	out->txid = txid;
+	out->id = (int64) id;
+	return;
+
+malformed:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("cursor is malformed"),
+			 errdetail("A cursor is what keymgmt.current_cursor() or keymgmt.changes() returned; the value given is not repeated here."),
+			 errhint("%s", restart)));
+}
+
+/*
+ * RefuseOwnChanges
+ *	  changes() in a transaction that has itself written: its own rows are
+ *	  not committed, and they hold the feed back (the snapshot's xmin is at
+ *	  most this transaction's id), so what it would answer is not what the
+ *	  cache will see.
+ */
+static void
+RefuseOwnChanges(void)
+{
+	if (FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("keymgmt.changes() cannot be called in a transaction that has changed data"),
+				 errdetail("The feed returns committed changes only."),
+				 errhint("Read the feed in its own transaction.")));
+}
+
+/*
+ * SnapshotXmin
+ *	  The active snapshot's xmin as a 64-bit transaction id.
+ */
+static uint64
+SnapshotXmin(void)
+{
+	Datum		snapshot = DirectFunctionCall1(pg_current_snapshot, (Datum) 0);
+	Datum		xmin = DirectFunctionCall1(pg_snapshot_xmin, snapshot);
+
+	return U64FromFullTransactionId(DatumGetFullTransactionId(xmin));
+}
+
+/*
+ * current_cursor() RETURNS text
+ *	  A cursor just before every change that is not yet final: a cache that
+ *	  starts empty now and follows the feed from here misses nothing (it may
+ *	  see a change it already read the outcome of, which costs it a lookup).
+ */
+Datum
+current_cursor(PG_FUNCTION_ARGS)
+{
+	/* (xmin, 0): every row of a transaction below xmin is behind it */
+	PG_RETURN_TEXT_P(cstring_to_text(CursorText(SnapshotXmin(), 0)));
+}
+
+/*
+ * changes(after text, max_rows integer DEFAULT 1000)
+ *		RETURNS TABLE(cursor, id, object_type, action, object_id, key_id,
+ *					  changed_at)
+ *	  At most max_rows committed changes after the cursor after, each with
+ *	  the cursor that stands just after it.
+ */
+Datum
+changes(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[3] = {XID8OID, INT8OID, INT4OID};
+	Datum		args[3];
+	Caller		caller;
+	FeedPosition after;
+	TupleDesc	desc;
+	Tuplestorestate *store;
+	int32		max_rows;
+	uint64		i;
+	int			ret;
+
+	NullArgument(fcinfo, 0, "after");
+	NullArgument(fcinfo, 1, "max_rows");
+	ParseCursor(PG_GETARG_TEXT_PP(0), &after);
+	max_rows = PG_GETARG_INT32(1);
+	if (max_rows < 1 || max_rows > CHANGES_MAX_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be between 1 and %d", CHANGES_MAX_ROWS),
+				 errhint("Ask again with the cursor of the last row returned.")));
+	RefuseOwnChanges();
+
+	CallerEnter(fcinfo, &caller);
+	RequireCurrentSchema("changes()");
+	store = BeginSetResult(fcinfo, &desc);
+	args[0] = FullTransactionIdGetDatum(FullTransactionIdFromU64(after.txid));
+	args[1] = Int64GetDatum(after.id);
+	args[2] = Int32GetDatum(max_rows);
+
+	SPI_connect();
+	ret = SPI_execute_plan(KeptPlan(&changes_plan, CHANGES_SQL, 3, argtypes),
+						   args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "keymgmt: reading the change feed failed: %s",
+			 SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	rowdesc = SPI_tuptable->tupdesc;
+		Datum		values[7];
+		bool		nulls[7];
+		int			c;
+
+		for (c = 0; c < 7; c++)
+			values[c] = SPI_getbinval(row, rowdesc, c + 1, &nulls[c]);
+		/* column 1 is the row's txid; the result's is its cursor */
+		values[0] = CStringGetTextDatum(CursorText(
+			U64FromFullTransactionId(DatumGetFullTransactionId(values[0])),
+			DatumGetInt64(values[1])));
+		tuplestore_putvalues(store, desc, values, nulls);
+	}
+	SPI_finish();
+	CallerLeave(&caller);
+	return (Datum) 0;
+}
