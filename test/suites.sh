@@ -65,6 +65,8 @@ long_suite() {	# name, command...
 	rm -f "$out"
 	tally "$name" "$p" "$f"
 }
+# the reference cache client (examples/keycache.py), about 10 seconds
+long_suite keycache /usr/bin/python3 examples/test_keycache.py
 if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
 	long_suite tap env PROVE_FLAGS=-v bash test/tap.sh
 	long_suite memory /usr/bin/python3 test/memory/memory.py
