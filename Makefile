@@ -27,8 +27,10 @@ prove:
 	pg_prove --failures test/pgtap/*.sql
 
 # The benchmarks against the alternatives (bench/run.sh, then the 1.1
-# lifecycle functions, bench/lifecycle.sh; not part of the tests).
+# lifecycle functions, bench/lifecycle.sh, then the change feed and the
+# notification modes, bench/feed.sh; not part of the tests).
 .PHONY: bench
 bench:
 	bash bench/run.sh
 	bash bench/lifecycle.sh
+	bash bench/feed.sh

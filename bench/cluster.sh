@@ -54,6 +54,8 @@ say "throwaway cluster in $PGDIR"
 	echo "unix_socket_directories = '$PGDIR'"
 	echo "port = $PGPORT"
 	cat "$BENCH/postgresql.conf"
+	# a benchmark's own settings (bench/feed.sh preloads keymgmt)
+	if [ -n "${BENCH_EXTRA_CONF:-}" ]; then printf '%s\n' "$BENCH_EXTRA_CONF"; fi
 } >>"$PGDIR/data/postgresql.conf"
 
 # Huge pages for the shared memory.  Without them every new backend maps the

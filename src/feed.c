@@ -43,10 +43,14 @@ PG_FUNCTION_INFO_V1(current_cursor);
 /* longest cursor: 20 + 10 + 20 + 19 digits and three colons */
 #define CURSOR_MAX_LEN 72
 
-/* rows after ($1, $2) that no running transaction can still precede */
+/*
+ * Rows after ($1, $2) that no running transaction can still precede, as the
+ * result's rows: $4 is the cursor's "<system identifier>:<database>:".
+ */
 #define CHANGES_SQL \
-	"SELECT a.txid, a.id, a.object_type, a.action, a.object_id, a.key_id," \
-	" a.changed_at FROM keymgmt.audit_log a" \
+	"SELECT $4 OPERATOR(pg_catalog.||) a.txid OPERATOR(pg_catalog.||) ':'" \
+	" OPERATOR(pg_catalog.||) a.id, a.id, a.object_type, a.action, a.object_id," \
+	" a.key_id, a.changed_at FROM keymgmt.audit_log a" \
 	" WHERE (a.txid, a.id) OPERATOR(pg_catalog.>) ($1, $2)" \
 	" AND a.txid OPERATOR(pg_catalog.<)" \
 	" pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" \
@@ -65,11 +69,16 @@ typedef struct FeedPosition
  *	  The cursor that stands just after position (txid, id) of this
  *	  cluster's and database's feed.
  */
+static char *
+CursorPrefix(void)
+{
+	return psprintf(UINT64_FORMAT ":%u:", GetSystemIdentifier(), MyDatabaseId);
+}
+
 char *
 CursorText(uint64 txid, int64 id)
 {
-	return psprintf(UINT64_FORMAT ":%u:" UINT64_FORMAT ":" INT64_FORMAT,
-					GetSystemIdentifier(), MyDatabaseId, txid, id);
+	return psprintf("%s" UINT64_FORMAT ":" INT64_FORMAT, CursorPrefix(), txid, id);
 }
 
 /*
@@ -200,8 +209,8 @@ current_cursor(PG_FUNCTION_ARGS)
 Datum
 changes(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[3] = {XID8OID, INT8OID, INT4OID};
-	Datum		args[3];
+	Oid			argtypes[4] = {XID8OID, INT8OID, INT4OID, TEXTOID};
+	Datum		args[4];
 	Caller		caller;
 	FeedPosition after;
 	TupleDesc	desc;
@@ -227,29 +236,20 @@ changes(PG_FUNCTION_ARGS)
 	args[0] = FullTransactionIdGetDatum(FullTransactionIdFromU64(after.txid));
 	args[1] = Int64GetDatum(after.id);
 	args[2] = Int32GetDatum(max_rows);
+	args[3] = CStringGetTextDatum(CursorPrefix());
 
 	SPI_connect();
-	ret = SPI_execute_plan(KeptPlan(&changes_plan, CHANGES_SQL, 3, argtypes),
+	ret = SPI_execute_plan(KeptPlan(&changes_plan, CHANGES_SQL, 4, argtypes),
 						   args, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "keymgmt: reading the change feed failed: %s",
 			 SPI_result_code_string(ret));
+	/* the query's rows are the result's: no copy column by column */
+	if (SPI_tuptable->tupdesc->natts != desc->natts)
+		elog(ERROR, "keymgmt: the change feed has %d columns, changes() %d",
+			 SPI_tuptable->tupdesc->natts, desc->natts);
 	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	rowdesc = SPI_tuptable->tupdesc;
-		Datum		values[7];
-		bool		nulls[7];
-		int			c;
-
-		for (c = 0; c < 7; c++)
-			values[c] = SPI_getbinval(row, rowdesc, c + 1, &nulls[c]);
-		/* column 1 is the row's txid; the result's is its cursor */
-		values[0] = CStringGetTextDatum(CursorText(
-			U64FromFullTransactionId(DatumGetFullTransactionId(values[0])),
-			DatumGetInt64(values[1])));
-		tuplestore_putvalues(store, desc, values, nulls);
-	}
+		tuplestore_puttuple(store, SPI_tuptable->vals[i]);
 	SPI_finish();
 	CallerLeave(&caller);
 	return (Datum) 0;

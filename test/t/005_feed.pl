@@ -76,6 +76,7 @@ sub kill_follower
 	my ($f) = @_;
 	$f->{run}->signal('KILL');
 	$f->{run}->finish;
+	$f->{dead} = 1;
 	return ${ $f->{err} };
 }
 
@@ -99,6 +100,12 @@ sub seen_ids
 my $state = follower_state();
 my $follower = start_follower($primary, $state);
 my $kills = 0;
+# a test that dies half-way must not leave the follower running
+END
+{
+	local $?;
+	eval { kill_follower($follower) } if $follower && !$follower->{dead};
+}
 
 # ------------------------------------------------------------ the storm
 my $storm = start_storm($primary, clients => 8, nslots => $NSLOTS, time => 14);
