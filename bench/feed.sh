@@ -92,42 +92,62 @@ echo "kind,workload,impl,clients,rep,value,extra" >"$RESULTS"
 mkdir -p "$WORK/waits"
 
 # ------------------------------------------------------------ block modes
-IMPLS="commit batched off litellm"
-TOTAL=$(( REPS * $(wc -w <<<"$CLIENTS") * 4 ))
+# commit, batched, off and the LiteLLM pattern in one pgbench run, its
+# scripts drawn at random transaction by transaction: they share every WAL
+# flush and every second of this machine's noise, and each one's throughput
+# is that of all the clients at its latency (2 changes x clients / its
+# average latency).  Each script sets its mode first (the LiteLLM one too,
+# so all pay that statement).  Commit mode also runs alone: its absolute
+# throughput, and the wait events of its NOTIFY lock.
+for m in commit batched off; do
+	{ echo "SET keymgmt.notify = $m;"; cat "$BENCH/workloads/block-keymgmt.sql"; } >"$WORK/mix-$m.sql"
+done
+{ echo "SET keymgmt.notify = off;"; cat "$BENCH/workloads/block-litellm.sql"; } >"$WORK/mix-litellm.sql"
+MIXED="commit batched off litellm"
+TOTAL=$(( REPS * $(wc -w <<<"$CLIENTS") * 2 ))
 DONE=0
-run_block() {	# impl clients rep
-	local impl=$1 c=$2 rep=$3 j=$(($2 < 2 ? 1 : 2)) log script opts="" tps lat sampler=0
-	log=$LOGS/block-$impl-c$c-r$rep.log
-	case $impl in
-	litellm) script=block-litellm.sql ;;
-	*) script=block-keymgmt.sql; opts="-c keymgmt.notify=$impl" ;;
-	esac
+run_block() {	# commit|mix clients rep
+	local what=$1 c=$2 rep=$3 j=$(($2 < 2 ? 1 : 2)) log sampler=0 seconds=$DURATION
+	local scripts=()
+	log=$LOGS/block-$what-c$c-r$rep.log
+	if [ "$what" = commit ]; then
+		scripts=(-f "$BENCH/workloads/block-keymgmt.sql")
+	else
+		for m in $MIXED; do scripts+=(-f "$WORK/mix-$m.sql"); done
+		seconds=$((DURATION * 4))
+	fi
 	psql_ -c "TRUNCATE keymgmt.audit_log" -c "CHECKPOINT" >/dev/null
 	if [ "$c" = "$MAX_CLIENTS" ]; then
 		sampler=1
 		( sleep 0.5
-		  q "SELECT * FROM bench_harness.sample_waits($(awk -v d="$DURATION" 'BEGIN {print (d > 1.5 ? d - 1 : 0.5)}'))" \
-			>"$WORK/waits/$impl-r$rep.txt" ) &
+		  q "SELECT * FROM bench_harness.sample_waits($(awk -v d="$seconds" 'BEGIN {print (d > 1.5 ? d - 1 : 0.5)}'))" \
+			>"$WORK/waits/$what-r$rep.txt" ) &
 		SAMPLER_PID=$!
 	fi
-	PGOPTIONS="$opts" "$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$DURATION" \
-		-D nkeys="$NKEYS" -f "$BENCH/workloads/$script" >"$log" 2>&1 ||
+	PGOPTIONS="-c keymgmt.notify=commit" "$PGBIN/pgbench" -n -M prepared -c "$c" -j "$j" -T "$seconds" \
+		-D nkeys="$NKEYS" "${scripts[@]}" >"$log" 2>&1 ||
 		{ say "pgbench failed: $log"; tail -5 "$log"; exit 1; }
 	if [ $sampler = 1 ]; then wait "$SAMPLER_PID"; SAMPLER_PID=; fi
 	q "UPDATE keymgmt.keys SET blocked = false WHERE blocked" >/dev/null
-	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log")
-	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$log")
-	# two changes per pgbench transaction
-	echo "block,block,$impl,$c,$rep,$(awk -v t="$tps" 'BEGIN {print t * 2}'),$lat" >>"$RESULTS"
+	if [ "$what" = commit ]; then
+		local tps lat
+		tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log")
+		lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$log")
+		echo "block,block,commit-alone,$c,$rep,$(awk -v t="$tps" 'BEGIN {print t * 2}'),$lat" >>"$RESULTS"
+	else
+		# per script: "SQL script N: <file>" ... " - latency average = X ms"
+		awk -v c="$c" -v rep="$rep" '
+			/^SQL script [0-9]+:/ { n = $NF; sub(/.*mix-/, "", n); sub(/\.sql$/, "", n) }
+			/^ - latency average = / && n != "" { printf "block,block,%s,%d,%d,%.1f,%s\n", n, c, rep, 2 * c * 1000 / $5, $5; n = "" }
+		' "$log" >>"$RESULTS"
+	fi
 	DONE=$((DONE + 1))
-	printf 'bench-feed: [%2d/%d] block %-8s %d cl rep %d: %7.0f changes/s\n' \
-		"$DONE" "$TOTAL" "$impl" "$c" "$rep" "$(awk -v t="$tps" 'BEGIN {print t * 2}')"
+	say "[$DONE/$TOTAL] block $what $c cl rep $rep: $(grep "^block,block,.*,$c,$rep," "$RESULTS" | tail -n +1 | awk -F, '{printf "%s %.0f/s  ", $3, $6}')"
 }
 for rep in $(seq "$REPS"); do
 	for c in $CLIENTS; do
-		impls=$IMPLS
-		[ $((rep % 2)) = 0 ] && impls=$(tr ' ' '\n' <<<"$impls" | tac | tr '\n' ' ')
-		for impl in $impls; do run_block "$impl" "$c" "$rep"; done
+		if [ $((rep % 2)) = 0 ]; then order="mix commit"; else order="commit mix"; fi
+		for what in $order; do run_block "$what" "$c" "$rep"; done
 	done
 done
 
@@ -245,12 +265,14 @@ out = [f"<!-- feed: written by bench/feed.sh; do not edit by hand -->",
        "unblock per pgbench transaction (two changes), each its own transaction; ratios are medians of "
        "per-round ratios.",
        "",
-       "block_key, changes/s (median):",
+       "block_key, changes/s (median). commit, batched, off and the LiteLLM pattern ran in one pgbench run, "
+       "their scripts drawn at random transaction by transaction (sharing every WAL flush), each "
+       "figure being all clients at that script's average latency; commit also ran alone:",
        "",
-       "| clients | " + " | ".join(["commit", "batched", "off", "LiteLLM pattern"]) + " | batched ÷ off | batched ÷ LiteLLM | batched ÷ commit |",
-       "|---|---|---|---|---|---|---|---|"]
+       "| clients | " + " | ".join(["commit alone", "commit", "batched", "off", "LiteLLM pattern"]) + " | batched ÷ off | batched ÷ LiteLLM | batched ÷ commit |",
+       "|---|---|---|---|---|---|---|---|---|"]
 for c in clients:
-    out.append(f"| {c} | " + " | ".join(fmt(med("block", "block", i, c)) for i in ["commit", "batched", "off", "litellm"])
+    out.append(f"| {c} | " + " | ".join(fmt(med("block", "block", i, c)) for i in ["commit-alone", "commit", "batched", "off", "litellm"])
                + f" | {fr(ratio('block', 'block', 'batched', 'off', c))} | {fr(ratio('block', 'block', 'batched', 'litellm', c))}"
                + f" | {fr(ratio('block', 'block', 'batched', 'commit', c))} |")
 out += ["", f"Targets at {top} clients: batched ≥ 0.9× off "
@@ -265,9 +287,9 @@ for r in rows:
         waits[r["impl"]][1] += int(float(r["extra"]))
 out.append("| mode | Lock:object | samples |")
 out.append("|---|---|---|")
-for impl in ["commit", "batched", "off", "litellm"]:
+for impl, label in [("commit", "commit alone"), ("mix", "the four mixed")]:
     l, t = waits[impl]
-    out.append(f"| {impl} | {100.0 * l / t:.0f}% | {t} |" if t else f"| {impl} | – | 0 |")
+    out.append(f"| {label} | {100.0 * l / t:.0f}% | {t} |" if t else f"| {label} | – | 0 |")
 out += ["", "Commit-to-listener latency (bench/wakeup.py: four writers at the rate, a listener reading "
         "changes() on each notification or every second; keymgmt.notify_interval 50 ms):", "",
         "| mode | rate asked | rate done | p50 | p99 |", "|---|---|---|---|---|"]

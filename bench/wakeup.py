@@ -75,7 +75,7 @@ def read_feed(woke):
             for c, object_id in rows:
                 q = commits.get(object_id)
                 if q:
-                    latencies.append(woke - q.popleft())
+                    latencies.append(max(0.0, woke - q.popleft()))
                 cursor = c
         if len(rows) < 1000:
             return

@@ -88,4 +88,13 @@ KmSha256(const uint8 *data, size_t len, uint8 *digest)
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/*
+ * SPI_execute_plan_extended, which can hand a query's rows to a
+ * DestReceiver of our own instead of materializing them (14 and later):
+ * the change feed forms its rows as they come.
+ */
+#if PG_VERSION_NUM >= 140000
+#define KM_SPI_EXECUTE_TO_DEST 1
+#endif
+
 #endif							/* KEYMGMT_COMPAT_H */

@@ -26,11 +26,15 @@
  */
 #include "keymgmt.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -44,13 +48,12 @@ PG_FUNCTION_INFO_V1(current_cursor);
 #define CURSOR_MAX_LEN 72
 
 /*
- * Rows after ($1, $2) that no running transaction can still precede, as the
- * result's rows: $4 is the cursor's "<system identifier>:<database>:".
+ * Rows after ($1, $2) that no running transaction can still precede; the
+ * first column (the row's txid) becomes the row's cursor.
  */
 #define CHANGES_SQL \
-	"SELECT $4 OPERATOR(pg_catalog.||) a.txid OPERATOR(pg_catalog.||) ':'" \
-	" OPERATOR(pg_catalog.||) a.id, a.id, a.object_type, a.action, a.object_id," \
-	" a.key_id, a.changed_at FROM keymgmt.audit_log a" \
+	"SELECT a.txid, a.id, a.object_type, a.action, a.object_id, a.key_id," \
+	" a.changed_at FROM keymgmt.audit_log a" \
 	" WHERE (a.txid, a.id) OPERATOR(pg_catalog.>) ($1, $2)" \
 	" AND a.txid OPERATOR(pg_catalog.<)" \
 	" pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" \
@@ -69,17 +72,69 @@ typedef struct FeedPosition
  *	  The cursor that stands just after position (txid, id) of this
  *	  cluster's and database's feed.
  */
-static char *
-CursorPrefix(void)
-{
-	return psprintf(UINT64_FORMAT ":%u:", GetSystemIdentifier(), MyDatabaseId);
-}
-
 char *
 CursorText(uint64 txid, int64 id)
 {
-	return psprintf("%s" UINT64_FORMAT ":" INT64_FORMAT, CursorPrefix(), txid, id);
+	return psprintf(UINT64_FORMAT ":%u:" UINT64_FORMAT ":" INT64_FORMAT,
+					GetSystemIdentifier(), MyDatabaseId, txid, id);
 }
+
+/*
+ * Where the feed's rows go: the result's tuplestore, each row's txid
+ * replaced by its cursor.  On 14 and later SPI hands the rows over as the
+ * executor makes them (FeedReceive); before, from SPI's own copy.
+ */
+typedef struct FeedRows
+{
+	DestReceiver pub;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	char		prefix[CURSOR_MAX_LEN + 1];	/* "<system id>:<database>:" */
+} FeedRows;
+
+#define FEED_COLUMNS 7
+
+static void
+PutChange(FeedRows *rows, Datum *values, bool *nulls)
+{
+	char		cursor[CURSOR_MAX_LEN + 1];
+	int			len;
+	text	   *t;
+
+	len = snprintf(cursor, sizeof(cursor), "%s" UINT64_FORMAT ":" INT64_FORMAT,
+				   rows->prefix,
+				   U64FromFullTransactionId(DatumGetFullTransactionId(values[0])),
+				   DatumGetInt64(values[1]));
+	t = cstring_to_text_with_len(cursor, len);
+	values[0] = PointerGetDatum(t);
+	tuplestore_putvalues(rows->store, rows->desc, values, nulls);
+	pfree(t);
+}
+
+#ifdef KM_SPI_EXECUTE_TO_DEST
+static bool
+FeedReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	Datum		values[FEED_COLUMNS];
+	bool		nulls[FEED_COLUMNS];
+
+	slot_getallattrs(slot);
+	memcpy(values, slot->tts_values, sizeof(values));
+	memcpy(nulls, slot->tts_isnull, sizeof(nulls));
+	PutChange((FeedRows *) self, values, nulls);
+	return true;
+}
+
+static void
+FeedStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+FeedShutdown(DestReceiver *self)
+{
+}
+#endif
 
 /*
  * ReadNumber
@@ -209,8 +264,10 @@ current_cursor(PG_FUNCTION_ARGS)
 Datum
 changes(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[4] = {XID8OID, INT8OID, INT4OID, TEXTOID};
-	Datum		args[4];
+	Oid			argtypes[3] = {XID8OID, INT8OID, INT4OID};
+	Datum		args[3];
+	FeedRows	rows = {{0}};
+	SPIPlanPtr	plan;
 	Caller		caller;
 	FeedPosition after;
 	TupleDesc	desc;
@@ -236,20 +293,54 @@ changes(PG_FUNCTION_ARGS)
 	args[0] = FullTransactionIdGetDatum(FullTransactionIdFromU64(after.txid));
 	args[1] = Int64GetDatum(after.id);
 	args[2] = Int32GetDatum(max_rows);
-	args[3] = CStringGetTextDatum(CursorPrefix());
+	if (desc->natts != FEED_COLUMNS)
+		elog(ERROR, "keymgmt: changes() returns %d columns, not %d",
+			 desc->natts, FEED_COLUMNS);
+	rows.store = store;
+	rows.desc = desc;
+	snprintf(rows.prefix, sizeof(rows.prefix), UINT64_FORMAT ":%u:",
+			 GetSystemIdentifier(), MyDatabaseId);
 
 	SPI_connect();
-	ret = SPI_execute_plan(KeptPlan(&changes_plan, CHANGES_SQL, 4, argtypes),
-						   args, NULL, true, 0);
+	plan = KeptPlan(&changes_plan, CHANGES_SQL, 3, argtypes);
+#ifdef KM_SPI_EXECUTE_TO_DEST
+	{
+		SPIExecuteOptions options;
+		ParamListInfo params = makeParamList(3);
+
+		for (i = 0; i < 3; i++)
+		{
+			params->params[i].value = args[i];
+			params->params[i].isnull = false;
+			params->params[i].pflags = PARAM_FLAG_CONST;
+			params->params[i].ptype = argtypes[i];
+		}
+		rows.pub.receiveSlot = FeedReceive;
+		rows.pub.rStartup = FeedStartup;
+		rows.pub.rShutdown = FeedShutdown;
+		rows.pub.rDestroy = FeedShutdown;
+		rows.pub.mydest = DestTuplestore;
+		memset(&options, 0, sizeof(options));
+		options.params = params;
+		options.read_only = true;
+		options.dest = &rows.pub;
+		ret = SPI_execute_plan_extended(plan, &options);
+	}
+#else
+	ret = SPI_execute_plan(plan, args, NULL, true, 0);
+	for (i = 0; ret == SPI_OK_SELECT && i < SPI_processed; i++)
+	{
+		Datum		values[FEED_COLUMNS];
+		bool		nulls[FEED_COLUMNS];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+						  values, nulls);
+		PutChange(&rows, values, nulls);
+	}
+#endif
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "keymgmt: reading the change feed failed: %s",
 			 SPI_result_code_string(ret));
-	/* the query's rows are the result's: no copy column by column */
-	if (SPI_tuptable->tupdesc->natts != desc->natts)
-		elog(ERROR, "keymgmt: the change feed has %d columns, changes() %d",
-			 SPI_tuptable->tupdesc->natts, desc->natts);
-	for (i = 0; i < SPI_processed; i++)
-		tuplestore_puttuple(store, SPI_tuptable->vals[i]);
 	SPI_finish();
 	CallerLeave(&caller);
 	return (Datum) 0;
