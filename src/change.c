@@ -10,7 +10,7 @@
  *	 1. refuses a read-only transaction or a standby (25006);
  *	 2. finds and locks the rows in the statement that finds them: one key
  *		(by token, by key_id, or by a previous secret still in its grace,
- *		probed only when the token missed), or every matching key in token
+ *		probed only when the token missed), or every matching key in key_id
  *		order (42704 when one key is gone; PostgreSQL's own 40001 / 55P03
  *		under REPEATABLE READ / lock_timeout);
  *	 3. checks authority on each locked row (authority.c, 42501), or on the
@@ -386,7 +386,7 @@ Write(KeyChange *c, Datum *tokens, int ntokens)
 /*
  * ChangeMatching
  *	  A bulk change: every key matching the filters that is not yet in the
- *	  wanted state, locked in token order through a cursor, checked and
+ *	  wanted state, locked in key_id order through a cursor, checked and
  *	  written a batch at a time.  All or nothing: a refusal (42501) on any
  *	  key aborts what earlier batches wrote, with the rest of the statement.
  */
@@ -433,9 +433,14 @@ ChangeMatching(KeyChange *c)
 			if (mask & (1 << i))
 				appendStringInfo(&sql, " k.%s OPERATOR(pg_catalog.=) $%d AND",
 								 columns[i], i + 1);
+		/*
+		 * key_id order, not token order: a rotation changes a key's token,
+		 * so two bulk changes whose snapshots straddle one would lock that
+		 * key at different places in token order, and could deadlock.
+		 */
 		appendStringInfoString(&sql,
 							   " k.blocked OPERATOR(pg_catalog.<>) $4"
-							   " ORDER BY k.token FOR NO KEY UPDATE OF k");
+							   " ORDER BY k.key_id FOR NO KEY UPDATE OF k");
 		KeptPlan(&matching_plans[mask], sql.data, 4, argtypes);
 	}
 

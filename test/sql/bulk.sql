@@ -4,14 +4,16 @@
 CREATE EXTENSION keymgmt;
 INSERT INTO keymgmt.admins (user_id, team_id, organization_id) VALUES
 	('root-admin', NULL, NULL), ('team-a-admin', 'team-a', NULL), ('org-admin', NULL, 'org-1');
+-- made one after the other: key_id order (the order bulk changes lock in) is i's
 INSERT INTO keymgmt.keys (token, key_name, key_alias, user_id, team_id, organization_id,
-                          blocked, created_at, updated_at)
+                          blocked, created_at, updated_at, key_id)
 SELECT encode(sha256(convert_to('sk-bulk-test-' || i, 'UTF8')), 'hex'), 'sk-...' || i,
        'b' || lpad(i::text, 2, '0'),
        CASE WHEN i % 3 = 0 THEN 'owner-3' END,
        CASE WHEN i <= 6 THEN 'team-a' ELSE 'team-b' END,
        CASE WHEN i % 2 = 0 THEN 'org-1' END,
-       i = 2, now(), now()
+       i = 2, now(), now(),
+       keymgmt.key_id_at(timestamptz '2026-01-01' + i * interval '1 second')
 FROM generate_series(1, 10) i;
 SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
 

@@ -4,16 +4,17 @@
 CREATE EXTENSION keymgmt;
 INSERT INTO keymgmt.admins (user_id) VALUES ('root-admin');
 -- 20,000 keys of one organization in one call, past a batch boundary many
--- times.  The last of them in token order is of another team than the
+-- times.  The last of them in key_id order is of another team than the
 -- others, so team-big's admin is refused only after every earlier batch
 -- was written: all of it is undone.
 INSERT INTO keymgmt.admins (user_id, team_id) VALUES ('big-admin', 'team-big');
-INSERT INTO keymgmt.keys (token, key_name, team_id, organization_id, created_at, updated_at)
+INSERT INTO keymgmt.keys (token, key_name, team_id, organization_id, created_at, updated_at, key_id)
 SELECT encode(sha256(convert_to('sk-bulk-many-' || i, 'UTF8')), 'hex'), 'sk-...' || i,
-       'team-big', 'org-big', now(), now()
+       'team-big', 'org-big', now(), now(),
+       keymgmt.key_id_at(timestamptz '2026-01-01' + i * interval '1 millisecond')
 FROM generate_series(1, 20000) i;
 UPDATE keymgmt.keys SET team_id = 'team-other'
-WHERE token = (SELECT max(token) FROM keymgmt.keys WHERE organization_id = 'org-big');
+WHERE key_id = (SELECT key_id FROM keymgmt.keys WHERE organization_id = 'org-big' ORDER BY key_id DESC LIMIT 1);
 SELECT count(*) AS audit_rows FROM keymgmt.audit_log \gset
 SELECT * FROM keymgmt.block_keys(organization_id => 'org-big', actor => 'big-admin');
 SELECT count(*) - :audit_rows AS new_audit_rows,
