@@ -153,7 +153,8 @@ chmod 755 "$work"
 cd "$work"
 mkdir tree
 (cd "$top" && cp -a Makefile keymgmt.control sql src test "$work/tree/" &&
-	if [ -d expected ]; then cp -a expected "$work/tree/"; fi)
+	if [ -d expected ]; then cp -a expected "$work/tree/"; fi &&
+	if [ -d examples ]; then cp -a examples "$work/tree/"; fi)
 rm -f tree/src/*.o tree/src/*.bc
 # the server runs as $owner and reads the suppressions: the tree may be in a
 # directory it cannot enter (a clone in /root, mode 0700), the copy is not
