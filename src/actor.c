@@ -73,6 +73,24 @@ static SPIPlanPtr unlist_plan = NULL;
  *	  which case the actor counts as not given.  A named actor is checked
  *	  (names.c).
  */
+/*
+ * ActorSetInThisTransaction
+ *	  Was keymgmt.actor set (SET LOCAL, set_config(..., true), or SET) in the
+ *	  current transaction?  A setting changed in a transaction has a stack
+ *	  entry until the transaction ends; a value left from an earlier one (a
+ *	  session-level SET, a startup option, another client's SET behind a
+ *	  pooler) has none.
+ */
+static bool
+ActorSetInThisTransaction(void)
+{
+	static struct config_generic *setting = NULL;
+
+	if (setting == NULL)
+		setting = KmFindSetting("keymgmt.actor");
+	return setting != NULL && setting->stack != NULL;
+}
+
 void
 ResolveActor(FunctionCallInfo fcinfo, int argno, const Caller *caller,
 			 Actor *actor)
@@ -84,6 +102,17 @@ ResolveActor(FunctionCallInfo fcinfo, int argno, const Caller *caller,
 			 keymgmt_actor != NULL && keymgmt_actor[0] != '\0')
 	{
 		CheckName("keymgmt.actor", keymgmt_actor);
+		/*
+		 * Where an actor is required, only one set for this transaction
+		 * counts: behind a pooler in transaction mode, a session-level SET
+		 * stays on the server connection for the next client.
+		 */
+		if (!ActorSetInThisTransaction() && ActorRequired(caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("keymgmt.actor was not set in this transaction"),
+					 errdetail("An actor is required here, and a value left by a session-level SET (or a startup option) may belong to another client of a connection pooler."),
+					 errhint("Use SET LOCAL keymgmt.actor, or set_config('keymgmt.actor', ..., true), in the transaction that makes the change, or pass the actor argument.")));
 		actor->name = pstrdup(keymgmt_actor);
 	}
 	else
@@ -193,6 +222,19 @@ RequireActor(const Actor *actor, const Caller *caller, const char *what)
 						   CallerRoleName(caller),
 						   GetUserNameFromId(listed, false)),
 				 errhint("Pass the actor argument, or SET LOCAL keymgmt.actor in the same transaction.")));
+}
+
+/*
+ * ActorRequired
+ *	  Must a change by this caller name an actor?  keymgmt.require_actor
+ *	  (outside a security-restricted operation), or a listed role.
+ */
+bool
+ActorRequired(const Caller *caller)
+{
+	if (!caller->restricted && keymgmt_require_actor)
+		return true;
+	return OidIsValid(ListedRoleOf(caller->role));
 }
 
 /*

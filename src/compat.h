@@ -89,6 +89,28 @@ KmSha256(const uint8 *data, size_t len, uint8 *digest)
 #endif
 
 /*
+ * A setting's record (utils/guc_tables.h): find_option is exported from
+ * 16 on; before, the array of every setting is searched.
+ */
+#include "utils/guc_tables.h"
+static inline struct config_generic *
+KmFindSetting(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	return find_option(name, false, true, ERROR);
+#else
+	struct config_generic **all = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(all[i]->name, name) == 0)
+			return all[i];
+	return NULL;
+#endif
+}
+
+/*
  * SPI_execute_plan_extended, which can hand a query's rows to a
  * DestReceiver of our own instead of materializing them (14 and later):
  * the change feed forms its rows as they come.

@@ -88,6 +88,9 @@ typedef struct Actor
 	bool		given;			/* false: fell back to the calling role */
 } Actor;
 
+/* does a change by this caller have to name an actor? (actor.c) */
+extern bool ActorRequired(const Caller *caller);
+
 /*
  * The scope of a key (the locked row, or the one about to be created), or
  * of an admin grant (user_id NULL), for the authority check.
