@@ -66,14 +66,6 @@ static SPIPlanPtr unlist_plan = NULL;
 	"  FROM del"
 
 /*
- * ResolveActor
- *	  Who is acting: the actor argument when not null (argno < 0: the
- *	  function has none), else keymgmt.actor when set, not empty and not
- *	  inside a security-restricted operation, else the calling role, in
- *	  which case the actor counts as not given.  A named actor is checked
- *	  (names.c).
- */
-/*
  * ActorSetInThisTransaction
  *	  Was keymgmt.actor set (SET LOCAL, set_config(..., true), or SET) in the
  *	  current transaction?  A setting changed in a transaction has a stack
@@ -91,6 +83,14 @@ ActorSetInThisTransaction(void)
 	return setting != NULL && setting->stack != NULL;
 }
 
+/*
+ * ResolveActor
+ *	  Who is acting: the actor argument when not null (argno < 0: the
+ *	  function has none), else keymgmt.actor when set, not empty and not
+ *	  inside a security-restricted operation, else the calling role, in
+ *	  which case the actor counts as not given.  A named actor is checked
+ *	  (names.c).
+ */
 void
 ResolveActor(FunctionCallInfo fcinfo, int argno, const Caller *caller,
 			 Actor *actor)

@@ -7,8 +7,9 @@
  * All or nothing: if the actor may not change one of the keys, 42501 and
  * nothing changes.  Keys already in the wanted state are not changed,
  * audited, returned, or checked.  The keys are locked in key_id order (a
- * key's token changes when it is rotated, its key_id never), read through a cursor and written a batch
- * at a time (change.c), so 100,000 keys take the memory of a thousand
+ * key's token changes when it is rotated, its key_id never), read through
+ * a cursor and written a batch at a time (change.c), so 100,000 keys take
+ * the memory of a thousand
  * (besides the queued notifications, one per key, and the result rows,
  * which spill to disk past work_mem).
  *

@@ -33,9 +33,9 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/params.h"
 #include "tcop/dest.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/xid8.h"
@@ -72,11 +72,20 @@ typedef struct FeedPosition
  *	  The cursor that stands just after position (txid, id) of this
  *	  cluster's and database's feed.
  */
+/* "<system identifier>:<database oid>:", what every cursor here starts with */
+static void
+CursorPrefix(char *buf, size_t size)
+{
+	snprintf(buf, size, UINT64_FORMAT ":%u:", GetSystemIdentifier(), MyDatabaseId);
+}
+
 char *
 CursorText(uint64 txid, int64 id)
 {
-	return psprintf(UINT64_FORMAT ":%u:" UINT64_FORMAT ":" INT64_FORMAT,
-					GetSystemIdentifier(), MyDatabaseId, txid, id);
+	char		prefix[CURSOR_MAX_LEN + 1];
+
+	CursorPrefix(prefix, sizeof(prefix));
+	return psprintf("%s" UINT64_FORMAT ":" INT64_FORMAT, prefix, txid, id);
 }
 
 /*
@@ -266,7 +275,7 @@ changes(PG_FUNCTION_ARGS)
 {
 	Oid			argtypes[3] = {XID8OID, INT8OID, INT4OID};
 	Datum		args[3];
-	FeedRows	rows = {{0}};
+	FeedRows	rows;
 	SPIPlanPtr	plan;
 	Caller		caller;
 	FeedPosition after;
@@ -296,10 +305,10 @@ changes(PG_FUNCTION_ARGS)
 	if (desc->natts != FEED_COLUMNS)
 		elog(ERROR, "keymgmt: changes() returns %d columns, not %d",
 			 desc->natts, FEED_COLUMNS);
+	memset(&rows, 0, sizeof(rows));
 	rows.store = store;
 	rows.desc = desc;
-	snprintf(rows.prefix, sizeof(rows.prefix), UINT64_FORMAT ":%u:",
-			 GetSystemIdentifier(), MyDatabaseId);
+	CursorPrefix(rows.prefix, sizeof(rows.prefix));
 
 	SPI_connect();
 	plan = KeptPlan(&changes_plan, CHANGES_SQL, 3, argtypes);

@@ -30,8 +30,6 @@
 #include "keymgmt.h"
 
 #include "access/xact.h"
-#include "access/xlog.h"
-#include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
