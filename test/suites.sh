@@ -70,6 +70,7 @@ long_suite keycache /usr/bin/python3 examples/test_keycache.py
 if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
 	long_suite tap env PROVE_FLAGS=-v bash test/tap.sh
 	long_suite memory /usr/bin/python3 test/memory/memory.py
+	long_suite drivers bash test/drivers/run.sh
 	for s in fuzz sqlsmith valgrind; do
 		[ -f "test/$s/run.sh" ] && long_suite "$s" bash "test/$s/run.sh"
 	done
