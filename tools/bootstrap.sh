@@ -12,6 +12,8 @@ KEYMGMT_PACKAGES=(
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl python3-psycopg
 	clang-14 libclang-rt-14-dev libssl-dev sqlsmith valgrind
+	# test/drivers: a pooler and the drivers (Node.js may come from elsewhere, with npm)
+	pgbouncer libpostgresql-jdbc-java default-jdk-headless nodejs python3-psycopg-pool
 )
 
 keymgmt_build_and_install() {
