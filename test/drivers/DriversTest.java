@@ -286,14 +286,16 @@ public class DriversTest {
 			String rows = audit(su, keyId);
 			check(rows.isEmpty(), "leak: no audit row names user-42", rows);
 
+			// a key of its own, so that this holds or fails on its own
+			String keyId2 = newKey(su, "jdbc-leak-local");
 			b.setAutoCommit(false);
 			try (Statement st = b.createStatement()) {
 				st.execute("SET LOCAL keymgmt.actor = 'ops'");
 			}
-			String blocked = one(b, "SELECT blocked FROM keymgmt.block_key(?)", keyId).get(0);
+			String blocked = one(b, "SELECT blocked FROM keymgmt.block_key(?)", keyId2).get(0);
 			b.commit();
 			b.setAutoCommit(true);
-			rows = audit(su, keyId);
+			rows = audit(su, keyId2);
 			check(blocked.equals("t") && rows.equals("blocked/ops/drv_gateway"),
 					"leak: SET LOCAL keymgmt.actor in B's transaction names B's actor", rows);
 			try (Statement st = a.createStatement()) {

@@ -77,6 +77,8 @@ CREATE ROLE drv_gateway2 LOGIN PASSWORD :'pw';
 CREATE ROLE drv_stranger LOGIN PASSWORD :'pw';
 \c $db
 CREATE EXTENSION keymgmt;
+-- the LISTEN checks read commit mode's payload: one NOTIFY per change
+ALTER DATABASE $db SET keymgmt.notify = commit;
 GRANT USAGE ON SCHEMA keymgmt TO $roles;
 GRANT EXECUTE ON FUNCTION
     keymgmt.generate_key(text, text, text, text, timestamptz, jsonb, text),
@@ -174,7 +176,7 @@ driver() {	# name, command...: its "ok - ..." lines become numbered TAP lines
 driver psycopg /usr/bin/python3 test/drivers/test_psycopg.py
 
 # node-postgres, from npm, kept between runs outside the repository
-node_dir=${KEYMGMT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keymgmt}/node-pg-$NODE_PG_VERSION
+node_dir=${KEYMGMT_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/keymgmt}/node-pg-$NODE_PG_VERSION
 if [ ! -f "$node_dir/node_modules/pg/package.json" ]; then
 	mkdir -p "$node_dir"
 	if ! npm install --prefix "$node_dir" --no-audit --no-fund --loglevel=error \

@@ -194,11 +194,13 @@ async function leak() {
     let rows = await audit(su, keyId);
     check(rows === '', 'leak: no audit row names user-42', rows);
 
+    // a key of its own, so that this holds or fails on its own
+    const keyId2 = await newKey(su, 'node-leak-local');
     await b.query('BEGIN');
     await b.query("SELECT set_config('keymgmt.actor', 'ops', true)");
-    const blocked = (await one(b, 'SELECT blocked FROM keymgmt.block_key($1)', [keyId])).blocked;
+    const blocked = (await one(b, 'SELECT blocked FROM keymgmt.block_key($1)', [keyId2])).blocked;
     await b.query('COMMIT');
-    rows = await audit(su, keyId);
+    rows = await audit(su, keyId2);
     check(blocked === true && rows === 'blocked/ops/drv_gateway',
       "leak: set_config('keymgmt.actor', ..., true) in B's transaction names B's actor", rows);
     await a.query('RESET keymgmt.actor');

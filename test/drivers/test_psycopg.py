@@ -209,6 +209,8 @@ def leak():
         check(blocked is False and rows == [],
               "leak: the key is not blocked and no audit row names user-42", rows)
 
+        # a key of its own, so that this holds or fails on its own
+        key_id = new_key(su, "psycopg-leak-local")
         with b.transaction():
             b.execute("SET LOCAL keymgmt.actor = 'ops'")
             blocked = b.execute("SELECT blocked FROM keymgmt.block_key(%s)", [str(key_id)]).fetchone()[0]
