@@ -54,8 +54,9 @@ class KeyCache:
     """verify_key answers kept in memory, invalidated by the change feed."""
 
     def __init__(self, dsn, poll_interval=1.0, max_age=300.0, max_rows=1000,
-                 on_event=None):
+                 on_event=None, application_name="keycache"):
         self.dsn = dsn
+        self.application_name = application_name   # pg_stat_activity's name for its connections
         self.poll_interval = poll_interval
         self.max_age = max_age          # seconds: a bound even on quiet keys
         self.max_rows = max_rows
@@ -112,7 +113,9 @@ class KeyCache:
             for attempt in (1, 2):
                 try:
                     if self._verify_conn is None or self._verify_conn.closed:
-                        self._verify_conn = psycopg.connect(self.dsn, autocommit=True)
+                        self._verify_conn = psycopg.connect(
+                            self.dsn, autocommit=True,
+                            application_name=self.application_name + " verify")
                     row = self._verify_conn.execute(
                         "SELECT * FROM keymgmt.verify_key(%s)", [raw_key]).fetchone()
                     break
@@ -230,7 +233,7 @@ class KeyCache:
             conn = None
             try:
                 conn = psycopg.connect(self.dsn, autocommit=True,
-                                       application_name="keycache feed")
+                                       application_name=self.application_name + " feed")
                 conn.execute("LISTEN keymgmt")
                 self._event("connected", self.cursor)
                 while not self._stop.is_set():

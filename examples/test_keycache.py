@@ -16,6 +16,7 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from keycache import KeyCache, _token  # noqa: E402
+import taptest  # noqa: E402
 
 DB = "keycache_test"
 KEYS = {name: "sk-keycache-test-" + name for name in
@@ -185,29 +186,5 @@ class KeyCacheTest(unittest.TestCase):
             self.assertNotIn(raw, kept)
 
 
-class TapResult(unittest.TextTestResult):
-    n = 0
-
-    def _line(self, test, ok, why=""):
-        TapResult.n += 1
-        print(f"{'ok' if ok else 'not ok'} {TapResult.n} - {test._testMethodName}{why}", flush=True)
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._line(test, True)
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._line(test, False)
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._line(test, False, " (error)")
-
-
 if __name__ == "__main__":
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(KeyCacheTest)
-    print(f"1..{suite.countTestCases()}", flush=True)
-    result = unittest.TextTestRunner(stream=sys.stderr, resultclass=TapResult,
-                                     verbosity=0).run(suite)
-    sys.exit(0 if result.wasSuccessful() else 1)
+    taptest.run(KeyCacheTest)

@@ -67,6 +67,8 @@ long_suite() {	# name, command...
 }
 # the reference cache client (examples/keycache.py), about 10 seconds
 long_suite keycache /usr/bin/python3 examples/test_keycache.py
+# the LiteLLM-style gateway over HTTP (examples/gateway), about 15 seconds
+long_suite gateway /usr/bin/python3 examples/gateway/test_gateway.py
 if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
 	long_suite tap env PROVE_FLAGS=-v bash test/tap.sh
 	long_suite memory /usr/bin/python3 test/memory/memory.py
