@@ -22,7 +22,7 @@
 # ~/.cache/keymgmt), outside the repository.  Exits non-zero when a check
 # fails.  As root on a fresh Debian 12 machine it installs what it needs.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tools/packages.sh
 
 NODE_PG_VERSION=8.23.1	# npm pg, pinned: the version this suite was written against
@@ -56,6 +56,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 n=0
 failed=0
@@ -156,7 +157,7 @@ export DRV_BOUNCER_PORT=$port
 echo "# setup and pgbouncer: $((SECONDS - start)) s"
 
 driver() {	# name, command...: its "ok - ..." lines become numbered TAP lines
-	local name=$1 line rc= bad=0 t0=$SECONDS
+	local name=$1 line rc="" bad=0 t0=$SECONDS
 	shift
 	while IFS= read -r line; do
 		case $line in
