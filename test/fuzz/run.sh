@@ -10,16 +10,22 @@
 # a copy of test/fuzz/corpus there.  Ends with a TAP line and "N runs in S s
 # (R/s), 0 crashes", or prints the failure and keeps the crash file with the
 # binary (reproduce with ./fuzz_key crash-...) and exits non-zero.  Needs no
-# server.  As root on a fresh Debian 12 machine it installs what it needs.
+# server.  As root on a fresh Debian machine it installs what it needs
+# (KEYMGMT_PG, default 15, picks the PostgreSQL headers and libraries).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 FUZZ_RUNS=${FUZZ_RUNS:-2000000}
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev libssl-dev postgresql-server-dev-15)
+KEYMGMT_PG=${KEYMGMT_PG:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$KEYMGMT_PG/bin/pg_config}
 
 # it needs no server and must not build or install the extension
 source tools/packages.sh
+# the clang this Debian release ships (14 on bookworm; tools/packages.sh)
+clang_version=$(keymgmt_clang)
+clang_pkgs=$(keymgmt_clang_packages)
+# shellcheck disable=SC2206
+FUZZ_PACKAGES=($clang_pkgs libssl-dev "postgresql-server-dev-$KEYMGMT_PG")
 install_packages fuzz "${FUZZ_PACKAGES[@]}"
 
 dir=$(mktemp -d /tmp/keymgmt-fuzz.XXXXXX)
@@ -29,7 +35,7 @@ trap '[ $keep = yes ] || rm -rf "$dir"' EXIT
 # token.c as it is built for the server, against the frontend libpgcommon
 # and libpgport (SHA-256, base64, snprintf, random) and backend_stubs.c
 libdir=$("$PG_CONFIG" --pkglibdir)
-clang-14 -g -O1 -fno-omit-frame-pointer \
+"clang-$clang_version" -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-Wall -Wno-ignored-attributes -D_GNU_SOURCE \
 	-I "$("$PG_CONFIG" --includedir-server)" -I src \

@@ -3,7 +3,7 @@
 # process crashed.  Against the server the PG* variables point at, as a
 # superuser (keymgmt must be installed there), e.g.:
 #
-#   pg_virtualenv -v 15 bash test/sqlsmith/run.sh
+#   pg_virtualenv -v 15 bash test/sqlsmith/run.sh   # KEYMGMT_PG: the client (15)
 #   SMITH_QUERIES=2000 SMITH_SEED=42 bash test/sqlsmith/run.sh
 #
 # It creates the database keymgmt_smith (test/sqlsmith/setup.sql: keys,
@@ -24,7 +24,7 @@
 # run called (pg_stat_user_functions), and "N queries in S s (R/s), N
 # crashes"; exits non-zero when a check fails, keeping its files.
 #
-# As root on a fresh Debian 12 machine it installs sqlsmith first.
+# As root on a fresh Debian machine it installs sqlsmith first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -37,7 +37,7 @@ SMITH_SEED=${SMITH_SEED:-$(( (RANDOM << 15 | RANDOM) % 2147483647 ))}
 SMITH_TIMEOUT=${SMITH_TIMEOUT:-$((600 + SMITH_QUERIES / 10))}
 db=keymgmt_smith
 role=keymgmt_smith
-SMITH_PACKAGES=(sqlsmith postgresql-client-15)
+SMITH_PACKAGES=(sqlsmith "postgresql-client-${KEYMGMT_PG:-15}")
 
 source tools/packages.sh
 install_packages sqlsmith "${SMITH_PACKAGES[@]}"
