@@ -50,6 +50,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,33 +65,51 @@ RETRIES = 3                     # attempts for 40001 / 40P01 and a lost connecti
 # (a client's request line, PostgreSQL's own messages, metadata).
 _RAW_KEY = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]+")
 _LONG_HEX = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{13,}(?![0-9A-Fa-f])")
+# in data (metadata, ids) only what is surely a secret: a whole token, or a raw
+# key as keymgmt recognises one embedded in a value (20 or more key characters)
+_EMBEDDED_KEY = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}")
+_TOKEN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _key_name(m):
+    return "sk-..." + m.group(0)[-4:] if len(m.group(0)) > 7 else "sk-..."
 
 
 def redact(text):
-    text = _RAW_KEY.sub(lambda m: "sk-..." + m.group(0)[-4:] if len(m.group(0)) > 7
-                        else "sk-...", text)
+    """For messages and log lines: any sk-... word, any run of 13+ hex digits."""
+    text = _RAW_KEY.sub(_key_name, text)
     return _LONG_HEX.sub(lambda m: m.group(0)[:12] + "...", text)
+
+
+def redact_data(text):
+    text = _EMBEDDED_KEY.sub(_key_name, text)
+    return _TOKEN.sub(lambda m: m.group(0)[:12] + "...", text)
 
 
 def redact_value(value):
     if isinstance(value, str):
-        return redact(value)
+        return redact_data(value)
     if isinstance(value, dict):
-        return {redact(k): redact_value(v) for k, v in value.items()}
+        return {redact_data(k): redact_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_value(v) for v in value]
     return value
 
 
 def log(line):
-    print(redact(line), file=sys.stderr, flush=True)
+    """One line on stderr: secrets redacted, control characters escaped."""
+    line = _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group(0)), redact(line))
+    print(line, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- errors
 class ApiError(Exception):
     TYPES = {400: "bad_request_error", 401: "auth_error", 403: "auth_error",
-             404: "not_found_error", 405: "bad_request_error", 409: "conflict_error",
-             413: "bad_request_error", 500: "internal_server_error",
+             404: "not_found_error", 405: "bad_request_error", 408: "bad_request_error",
+             409: "conflict_error", 411: "bad_request_error", 413: "bad_request_error",
+             414: "bad_request_error", 431: "bad_request_error",
+             500: "internal_server_error", 501: "bad_request_error",
              503: "service_unavailable_error"}
 
     def __init__(self, status, message, param=None, type_=None):
@@ -116,17 +135,34 @@ SQLSTATE_STATUS = {
 }
 
 
+# fields keymgmt's messages name, and the request field each one came from
+MESSAGE_FIELDS = {"key_alias": "key_alias", "user_id": "user_id", "team_id": "team_id",
+                  "organization_id": "organization_id", "key_name": "key_name",
+                  "metadata": "metadata", "expires": "duration", "grace": "grace_period",
+                  "status": "status"}
+_FIELD_WORD = re.compile(r"\b(" + "|".join(MESSAGE_FIELDS) + r")\b")
+
+
 def from_database(e, param=None):
     state = e.sqlstate or ""
     status = SQLSTATE_STATUS.get(state)
+    if status is None and state.startswith("22"):
+        status = 400                    # the caller's data: PostgreSQL's own checks
+    elif status is None and (state == "57014" or state.startswith("53")):
+        status = 503                    # statement timeout, out of resources
+    elif status is None and not state and isinstance(e, psycopg.DataError):
+        return ApiError(400, "a value could not be converted for the database", param)
     if status is None:
         log(f"unexpected database error {state}: {e.diag.message_primary or e}")
         return ApiError(500, f"internal error (SQLSTATE {state})")
     message = e.diag.message_primary or str(e).splitlines()[0]
     if state in ("40001", "40P01"):
         message = f"the key was changed concurrently; gave up after {RETRIES} attempts"
-    # the key argument is the request's "key" unless the route says otherwise
-    return ApiError(status, message, param if state in ("22004", "22023", "42704") else None)
+    if status == 400:
+        # the field the message names (keymgmt names the one at fault), else the route's
+        named = _FIELD_WORD.search(message)
+        return ApiError(status, message, MESSAGE_FIELDS[named.group(1)] if named else param)
+    return ApiError(status, message, param if state == "42704" else None)
 
 
 def connection_lost(e):
@@ -136,7 +172,8 @@ def connection_lost(e):
 
 
 # ---------------------------------------------------------------- requests
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]{1,12})\s*(s|m|h|d|w|mo)?\s*$")
+MAX_DURATION = datetime.timedelta(days=36500)     # a century: beyond is a typo
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
 
 
@@ -150,7 +187,32 @@ def duration(value, param):
     m = _DURATION.match(str(value))
     if not m:
         raise ApiError(400, f"{param} must be a number followed by s, m, h, d, w or mo", param)
-    return datetime.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ApiError(400, f"{param} must be at most 36500d", param)
+    return datetime.timedelta(seconds=seconds)
+
+
+def check_text(value, param):
+    """Every string of a request, before it reaches the database."""
+    try:
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, str):
+                if "\x00" in v:
+                    raise ApiError(400, f"{param} must not contain NUL characters", param)
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ApiError(400, f"{param} is not valid UTF-8 text", param)
+            elif isinstance(v, dict):
+                stack.extend(v.keys())
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+    except RecursionError:
+        raise ApiError(400, f"{param} is nested too deeply", param)
 
 
 def text_field(body, name, required=False):
@@ -168,6 +230,14 @@ def metadata_field(body):
     value = body.get("metadata")
     if value is not None and not isinstance(value, dict):
         raise ApiError(400, "metadata must be a JSON object", "metadata")
+    return value
+
+
+def models_field(body):
+    value = body.get("models")
+    if value is not None and (not isinstance(value, list)
+                              or not all(isinstance(m, str) for m in value)):
+        raise ApiError(400, "models must be a list of strings", "models")
     return value
 
 
@@ -201,7 +271,7 @@ UPDATABLE = ("key_alias", "user_id", "team_id", "organization_id", "metadata")
 
 
 def update_changes(body):
-    """update_key's changes from a LiteLLM update body, and its expires interval."""
+    """update_key's changes from a LiteLLM update body, its expires interval and models."""
     changes = {}
     for name in UPDATABLE:
         if name in body:
@@ -215,7 +285,11 @@ def update_changes(body):
             changes["expires"] = None      # LiteLLM's "never expires"
         else:
             expires_in = duration(body["duration"], "duration")
-    return changes, expires_in
+    models = models_field(body)
+    if models is not None and "metadata" in changes:
+        changes["metadata"] = dict(changes["metadata"], models=models)
+        models = None
+    return changes, expires_in, models
 
 
 class Caller:
@@ -226,30 +300,41 @@ class Caller:
 
 # ---------------------------------------------------------------- the gateway
 class Gateway:
-    def __init__(self, dsn, master_key, name, pool_size=8, models=("gpt-4o-mini",)):
+    def __init__(self, dsn, master_key, name, pool_size=8, models=("gpt-4o-mini",),
+                 feed_dsn=None):
         self.master_key = master_key.encode()
         self.default_models = list(models)
         self.name = name
         self.pool = psycopg_pool.ConnectionPool(
             dsn, min_size=1, max_size=pool_size, open=True, timeout=10,
+            # no server-side prepared statements: a pooler in transaction
+            # mode (pgbouncer before 1.21) cannot carry them between clients
             kwargs={"autocommit": True, "application_name": name,
-                    "row_factory": dict_row})
+                    "row_factory": dict_row, "prepare_threshold": None})
         self.pool.wait(timeout=10)
-        self.cache = KeyCache(dsn, application_name=name)
+        # the cache LISTENs: it needs a connection of its own, not a pooler's
+        self.cache = KeyCache(feed_dsn or dsn, application_name=name)
 
     def close(self):
         self.cache.close()
         self.pool.close()
 
     # one transaction, retried on 40001/40P01 and on a connection lost before COMMIT
-    def transaction(self, work, param="key", read_only=False):
+    def transaction(self, work, param="key", read_only=False, repeatable_read=False):
+        begin = "BEGIN"
+        if read_only or repeatable_read:
+            begin += " ISOLATION LEVEL REPEATABLE READ"
+        if read_only:
+            begin += " READ ONLY"
+        # a keymgmt.actor another client of a pooler left on the connection
+        # must not become the actor of a call that names none
+        begin += "; SET LOCAL keymgmt.actor = ''"
         for attempt in range(1, RETRIES + 1):
             committing = False
             try:
                 with self.pool.connection() as conn:
                     try:
-                        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                                     if read_only else "BEGIN")
+                        conn.execute(begin)
                         result = work(conn)
                         committing = True
                         conn.execute("COMMIT")
@@ -272,6 +357,7 @@ class Gateway:
                                    " the change may or may not have been made")
                 if attempt == RETRIES:
                     raise ApiError(503, "the database is not reachable")
+                self.pool.check()       # drop every idle connection that died with it
             except psycopg_pool.PoolTimeout:
                 raise ApiError(503, "no database connection available")
             except psycopg.Error as e:
@@ -333,6 +419,9 @@ class Gateway:
         blocked = bool_field(body, "blocked")
         expires_in = duration(body.get("duration"), "duration")
         key_name = text_field(body, "key_name")
+        models = models_field(body)
+        if models is not None:
+            metadata = dict(metadata or {}, models=models)
 
         def work(conn):
             who = self.caller(conn, bearer)
@@ -378,45 +467,58 @@ class Gateway:
 
     def update_route(self, bearer, body):
         key = text_field(body, "key", required=True)
-        changes, expires_in = update_changes(body)
+        changes, expires_in, models = update_changes(body)
         blocked = bool_field(body, "blocked")
-        if not changes and expires_in is None and blocked is None:
-            raise ApiError(400, "nothing to update: give key_alias, user_id, team_id,"
-                           " organization_id, metadata, duration or blocked")
 
         def work(conn):
             who = self.caller(conn, bearer)
             row = None
+            self.merge_models(conn, key, changes, models)
             if changes or expires_in is not None:
                 row = self.update(conn, key, changes, expires_in, who.actor)
             if blocked is not None:
                 fn = "block_key" if blocked else "unblock_key"
                 row = conn.execute(f"SELECT * FROM keymgmt.{fn}(%s, %s)",
                                    [str(row["key_id"]) if row else key, who.actor]).fetchone()
+            if row is None:
+                # only fields keymgmt does not keep (budgets, limits): nothing to change
+                row = self.key_row(conn, key)
+                if not self.visible(conn, who, row):
+                    raise ApiError(403, f"actor \"{who.actor[:64]}\" may not read this key")
             return key_view(row)
-        return self.transaction(work)
+        return self.transaction(work, repeatable_read=models is not None)
+
+    def merge_models(self, conn, key, changes, models):
+        """models without metadata: the key's metadata with models replaced.  Read
+        in a REPEATABLE READ transaction, so a concurrent change of the metadata is
+        40001 (and the route runs again), never lost."""
+        if models is not None:
+            changes["metadata"] = dict(self.key_row(conn, key)["metadata"], models=models)
 
     def regenerate(self, bearer, body, path_key=None):
         key = path_key if path_key is not None else text_field(body, "key", required=True)
         grace = duration(body.get("grace_period"), "grace_period") or datetime.timedelta(0)
-        changes, expires_in = update_changes(body)
+        changes, expires_in, models = update_changes(body)
 
         def work(conn):
             who = self.caller(conn, bearer)
             made = conn.execute("SELECT * FROM keymgmt.rotate_key(%s, %s, %s)",
                                 [key, grace, who.actor]).fetchone()
             key_id = str(made["key_id"])
+            self.merge_models(conn, key_id, changes, models)
             if changes or expires_in is not None:
                 self.update(conn, key_id, changes, expires_in, who.actor)
             view = key_view(self.key_row(conn, key_id))
             view["previous_valid_until"] = jsonable(made["previous_valid_until"])
             view["key"] = made["key"]   # the one answer that carries the raw key
             return view
-        return self.transaction(work)
+        return self.transaction(work, repeatable_read=models is not None)
 
     def delete(self, bearer, body):
-        keys = body.get("keys") or []
-        aliases = body.get("key_aliases") or []
+        keys = body.get("keys", [])
+        aliases = body.get("key_aliases", [])
+        keys = [] if keys is None else keys
+        aliases = [] if aliases is None else aliases
         for name, values in (("keys", keys), ("key_aliases", aliases)):
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise ApiError(400, f"{name} must be a list of strings", name)
@@ -425,19 +527,23 @@ class Gateway:
 
         def work(conn):
             who = self.caller(conn, bearer)
-            deleted = []
+            # every key named, by its key_id, each once (a key may be named twice:
+            # by its raw key and its alias); any missing one is 404 and none goes
+            targets = {}
             for key in keys:
-                deleted.append(conn.execute("SELECT * FROM keymgmt.delete_key(%s, %s)",
-                                            [key, who.actor]).fetchone())
+                targets.setdefault(str(self.key_row(conn, key)["key_id"]), None)
             for alias in aliases:
                 found = conn.execute("SELECT key_id FROM keymgmt.key_status WHERE key_alias = %s",
                                      [alias]).fetchone()
-                row = None
-                if found is not None:
-                    row = conn.execute("SELECT * FROM keymgmt.delete_key(%s, %s)",
-                                       [str(found["key_id"]), who.actor]).fetchone()
-                if row is None or row["key_alias"] != alias:
-                    # absent, or renamed between the lookup and the lock
+                if found is None:
+                    raise ApiError(404, f"key alias \"{alias[:64]}\" does not exist", "key_aliases")
+                targets.setdefault(str(found["key_id"]), alias)
+            deleted = []
+            for key_id, alias in targets.items():
+                row = conn.execute("SELECT * FROM keymgmt.delete_key(%s, %s)",
+                                   [key_id, who.actor]).fetchone()
+                if alias is not None and row["key_alias"] != alias:
+                    # renamed between the lookup and the lock
                     raise ApiError(404, f"key alias \"{alias[:64]}\" does not exist", "key_aliases")
                 deleted.append(row)
             return {"deleted_keys": [str(r["key_id"]) for r in deleted],
@@ -497,6 +603,8 @@ class Gateway:
             except ValueError:
                 raise ApiError(400, "after must be a key_id", "after")
 
+        alias = query.get("key_alias")
+
         def work(conn):
             who = self.caller(conn, bearer)
 
@@ -504,6 +612,20 @@ class Gateway:
                 return conn.execute(
                     "SELECT * FROM keymgmt.list_keys(%s, %s, %s, %s, %s::uuid, %s, %s)",
                     filters + [status, after_id, n, who.actor]).fetchall()
+
+            if alias is not None:
+                # one key at most: the alias's, if list_keys would show it
+                found = conn.execute("SELECT key_id FROM keymgmt.key_status"
+                                     " WHERE key_alias = %s", [alias]).fetchone()
+                rows = []
+                if found is not None:
+                    before = uuid.UUID(int=max(found["key_id"].int - 1, 0))
+                    rows = [r for r in page_of(str(before), 1) if r["key_id"] == found["key_id"]]
+                total = len(rows)
+                return {"keys": [key_view(r) if full else str(r["key_id"])
+                                 for r in (rows if page == 1 else [])],
+                        "total_count": total, "current_page": page,
+                        "total_pages": math.ceil(total / size)}
             if after is not None:
                 rows = page_of(after, size)
             else:
@@ -561,10 +683,19 @@ class Gateway:
 
 
 # ---------------------------------------------------------------- HTTP
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a client that went away, a timeout: one line, never a traceback with data in it
+        log(f"{client_address[0]} connection error: {sys.exc_info()[0].__name__}")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "keymgmt-gateway"
     sys_version = ""
+    timeout = 30                # seconds a client may take to send its request
     gateway = None              # set by main()
 
     POST = {"/key/generate": "generate", "/key/update": "update", "/key/regenerate": "regenerate",
@@ -574,29 +705,67 @@ class Handler(BaseHTTPRequestHandler):
     _REGENERATE = re.compile(r"^/key/([^/]+)/regenerate$")
 
     def log_message(self, format, *args):      # noqa: A002 (BaseHTTPRequestHandler's name)
-        log(f"{self.address_string()} {format % args}")
+        # decoded first: a key sent as %73%6B%2D... is a key all the same
+        log(f"{self.address_string()} {urllib.parse.unquote(format % args)}")
+
+    def send_error(self, code, message=None, explain=None):
+        """The standard library's own errors (bad request line, unknown method,
+        header too long) in the one error shape, and the connection closed."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self.log_error("code %d, %s", code, phrase)
+        data = json.dumps(ApiError(code, phrase.lower()).body()).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(data)
 
     def send_json(self, status, body):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
     def read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ApiError(413, "request body too large")
-        raw = self.rfile.read(length) if length else b""
+        """The JSON object of the body.  A body the gateway does not read to its
+        end (chunked, too large, a Content-Length it cannot trust) closes the
+        connection: what follows must never be read as the next request."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            raise ApiError(411, "send the body with a Content-Length, not chunked")
+        lengths = set(self.headers.get_all("Content-Length") or ["0"])
+        length = lengths.pop().strip() if len(lengths) == 1 else ""
+        if not re.fullmatch(r"[0-9]{1,10}", length):
+            self.close_connection = True
+            raise ApiError(400, "Content-Length must be one decimal number")
+        if int(length) > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(413, "request body too large (at most 1 MiB)")
+        raw = self.rfile.read(int(length)) if int(length) else b""
+        if len(raw) < int(length):
+            self.close_connection = True
+            raise ApiError(400, "the request body ended early")
         if not raw.strip():
             return {}
         try:
             body = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "the request body is not valid JSON")
+        except (ValueError, RecursionError):
+            raise ApiError(400, "the request body is not valid JSON (or nested too deeply)")
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
+        for name, value in body.items():
+            check_text(name, "body")
+            check_text(value, name)
         return body
 
     def handle_route(self, method):
@@ -636,6 +805,8 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     query = {k: v[-1] for k, v in
                              urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+                    for field, value in query.items():
+                        check_text(value, field)
                     bearer = g.bearer(self.headers)
                     if name == "models":
                         result = g.models(bearer)
@@ -671,39 +842,35 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_route("GET")
 
     def do_PUT(self):           # noqa: N802
-        self.read_body_quietly()
-        self.send_json(405, ApiError(405, "method not allowed").body())
+        self.send_error(405)    # the body is not read: the connection closes
 
-    do_DELETE = do_PATCH = do_PUT
-
-    def read_body_quietly(self):
-        try:
-            self.read_body()
-        except ApiError:
-            pass
+    do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = do_PUT
 
 
 def main():
     parser = argparse.ArgumentParser(description="a LiteLLM-style key gateway on keymgmt")
     parser.add_argument("--listen", default="127.0.0.1:4000", help="host:port (port 0: any)")
     parser.add_argument("--dsn", default="", help="libpq connection string")
+    parser.add_argument("--feed-dsn", default=None,
+                        help="a direct connection for the key cache (LISTEN and the change"
+                             " feed) when --dsn goes through a pooler; default: --dsn")
     parser.add_argument("--pool-size", type=int, default=8)
     parser.add_argument("--models", default="gpt-4o-mini",
                         help="comma-separated models for /v1/models (a key's metadata.models"
                              " overrides)")
     args = parser.parse_args()
     master = os.environ.get("KEYMGMT_MASTER_KEY", "")
-    if not master.startswith("sk-") or len(master) < 8:
+    if not master.startswith("sk-") or len(master) < 4:
         print("gateway: KEYMGMT_MASTER_KEY must be set to a key of the form sk-...",
               file=sys.stderr)
         return 2
     host, _, port = args.listen.rpartition(":")
-    server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
-    server.daemon_threads = True
+    server = Server((host.strip("[]") or "127.0.0.1", int(port)), Handler)
     address = "%s:%d" % server.server_address[:2]
     try:
         gateway = Gateway(args.dsn, master, f"keymgmt gateway {address}", args.pool_size,
-                          [m.strip() for m in args.models.split(",") if m.strip()])
+                          [m.strip() for m in args.models.split(",") if m.strip()],
+                          args.feed_dsn)
     except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
         log(f"gateway: cannot connect to the database: {e}")
         return 1

@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 psql -X -q -v ON_ERROR_STOP=1 \
 	-c "CREATE EXTENSION IF NOT EXISTS keymgmt" \
-	-c "DROP ROLE IF EXISTS gateway" \
-	-c "CREATE ROLE gateway LOGIN PASSWORD 'gateway-demo'"
+	-c "DO \$\$BEGIN CREATE ROLE gateway LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" \
+	-c "ALTER ROLE gateway PASSWORD 'gateway-demo'"
 psql -X -q -v ON_ERROR_STOP=1 -v role=gateway -f examples/gateway/grants.sql
 export KEYMGMT_MASTER_KEY=${KEYMGMT_MASTER_KEY:-sk-demo-master-key-change-me}
 dsn="host=${PGHOST:-localhost} port=${PGPORT:-5432} dbname=${PGDATABASE:-postgres} user=gateway password=gateway-demo"

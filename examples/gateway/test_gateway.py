@@ -15,6 +15,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ import taptest  # noqa: E402
 DB = "gateway_test"
 ROLE = "gateway_test_role"
 PASSWORD = "gateway-test"
-MASTER = "sk-gateway-test-master-" + uuid.uuid4().hex[:16]
+MASTER = "sk-" + uuid.uuid4().hex[:4]      # as short as LiteLLM's docs' sk-1234
 SECRETS = {MASTER}              # every raw key the tests saw: none may be printed
 RESPONSES = []                  # (created?, body text) of every answer
 
@@ -94,7 +95,7 @@ class Gateway:
         text = response.read().decode()
         conn.close()
         parsed = json.loads(text)
-        created = response.status == 200 and "regenerate" in path or path == "/key/generate"
+        created = response.status == 200 and ("regenerate" in path or path == "/key/generate")
         RESPONSES.append((created, text))
         if created and isinstance(parsed, dict) and "key" in parsed:
             SECRETS.add(parsed["key"])
@@ -172,7 +173,6 @@ class GatewayTest(unittest.TestCase):
             ("POST", "/key/block", None, MASTER, b"{not json", 400),
             ("POST", "/key/unblock", {}, MASTER, None, 400),
             ("POST", "/key/delete", {"keys": "one"}, MASTER, None, 400),
-            ("POST", "/key/update", {"key": k["key_id"]}, MASTER, None, 400),
             ("POST", "/key/update", {"key": "not a key", "key_alias": "x"}, MASTER, None, 400),
             ("POST", "/key/regenerate", {"key": None}, MASTER, None, 400),
             ("POST", "/key/generate", {"duration": "soon"}, MASTER, None, 400),
@@ -346,6 +346,115 @@ class GatewayTest(unittest.TestCase):
         status, body = self.a.call("GET", "/key/list?team_id=t-list&status=blocked")
         self.assertEqual((body["keys"], body["total_count"]), ([made[0]], 1))
 
+    def test_litellm_fields_models_and_the_ones_ignored(self):
+        status, k = self.a.call("POST", "/key/generate", {
+            "models": ["gpt-4"], "max_budget": 10, "metadata": {"team": "x"}, "duration": "30d"})
+        self.assertEqual((status, k["metadata"]), (200, {"team": "x", "models": ["gpt-4"]}), k)
+        status, body = self.b.call("GET", "/v1/models", key=k["key"])
+        self.assertEqual([m["id"] for m in body["data"]], ["gpt-4"])
+        status, body = self.a.call("POST", "/key/update", {"key": k["key_id"],
+                                                           "models": ["a", "b"]})
+        self.assertEqual((status, body["metadata"]), (200, {"team": "x", "models": ["a", "b"]}))
+        # only what keymgmt does not keep: nothing changes, the key is the answer
+        status, body = self.a.call("POST", "/key/update", {"key": k["key_id"], "max_budget": 5,
+                                                           "tpm_limit": 100})
+        self.assertEqual((status, body["key_id"], body["updated_at"]),
+                         (200, k["key_id"], self.a.call("GET", "/key/info?key=" + k["key_id"])[1]
+                          ["info"]["updated_at"]))
+        self.assertEqual(len(self.audit(k["key_id"], "updated")), 1)
+
+    def test_delete_names_a_key_twice_deletes_it_once(self):
+        k = self.generate(key_alias="twice")
+        status, body = self.a.call("POST", "/key/delete", {"keys": [k["key"], k["key_id"]],
+                                                           "key_aliases": ["twice"]})
+        self.assertEqual((status, body.get("deleted_keys")), (200, [k["key_id"]]), body)
+        status, body = self.a.call("POST", "/key/delete", {"keys": 0})
+        self.assertError(status, body, 400)
+
+    def test_hostile_input_is_4xx_never_500(self):
+        k = self.generate(user_id="mallory")
+        deep = "[" * 5000 + "]" * 5000
+        cases = [
+            ("/key/generate", {"duration": "99999999999999999999d"}, "duration"),
+            ("/key/generate", {"duration": "999999999d"}, "duration"),
+            ("/key/generate", {"duration": "\u0663d"}, "duration"),
+            ("/key/regenerate", {"key": k["key_id"], "grace_period": "9" * 30}, "grace_period"),
+            ("/key/block", {"key": "sk-a\u0000b"}, "key"),
+            ("/key/block", {"key": "\ud83d"}, "key"),
+            ("/key/delete", {"key_aliases": ["x\u0000"]}, "key_aliases"),
+            ("/key/generate", {"key_alias": "\ud800"}, "key_alias"),
+            ("/key/generate", {"metadata": {"a": "\u0000"}}, "metadata"),
+            ("/key/generate", {"metadata": {"\ud800": 1}}, "metadata"),
+            ("/key/generate", {"key_alias": "x" * 300}, "key_alias"),
+            ("/key/generate", {"user_id": "Bearer sk-" + "a" * 30}, "user_id"),
+            ("/key/update", {"key": k["key_id"], "team_id": "t\u0001x"}, "team_id"),
+        ]
+        for path, body, param in cases:
+            with self.subTest(path=path, param=param):
+                status, answer = self.a.call("POST", path, raw_body=json.dumps(body).encode())
+                self.assertError(status, answer, 400)
+                self.assertEqual(answer["error"]["param"], param, answer)
+        status, answer = self.a.call("POST", "/key/generate", raw_body=deep.encode())
+        self.assertError(status, answer, 400)
+        for path in ("/key/list?user_id=%00", "/key/info?key=%00", "/key/list?after=nope"):
+            status, answer = self.a.call("GET", path)
+            self.assertError(status, answer, 400)
+
+    def raw_http(self, request):
+        """Send bytes, read until the server closes (or 3 s): the framing tests."""
+        with socket.create_connection(("127.0.0.1", self.a.port), timeout=3) as sock:
+            sock.sendall(request)
+            data = b""
+            try:
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return data.decode(), True
+                    data += chunk
+            except socket.timeout:
+                return data.decode(), False
+
+    def test_framing_a_body_not_read_closes_the_connection(self):
+        auth = f"Authorization: Bearer {MASTER}\r\n".encode()
+        smuggled = b"GET /health/liveliness HTTP/1.1\r\nHost: x\r\n\r\n"
+        for head, status in ((b"Content-Length: abc\r\n", 400), (b"Content-Length: -1\r\n", 400),
+                             (b"Transfer-Encoding: chunked\r\n", 411)):
+            with self.subTest(head=head):
+                data, closed = self.raw_http(b"POST /key/block HTTP/1.1\r\nHost: x\r\n" + auth
+                                             + head + b"\r\n" + smuggled)
+                self.assertTrue(data.startswith(f"HTTP/1.1 {status} "), data[:80])
+                self.assertTrue(closed, "the connection was closed")
+                self.assertEqual(data.count("HTTP/1.1 "), 1, "nothing after it was answered")
+                self.assertEqual(json.loads(data.split("\r\n\r\n", 1)[1])["error"]["code"],
+                                 str(status))
+        for request, status in ((b"HEAD /key/list HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+                                (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+                                (b"GET /key/list HTTP/1.1\r\nX: " + b"x" * 70000 + b"\r\n\r\n",
+                                 431)):
+            data, closed = self.raw_http(request)
+            self.assertTrue(data.startswith(f"HTTP/1.1 {status} ") or
+                            data.startswith(f"HTTP/1.0 {status} "), data[:80])
+            body = data.split("\r\n\r\n", 1)[1]
+            if not request.startswith(b"HEAD"):
+                self.assertEqual(json.loads(body)["error"]["code"], str(status))
+            else:
+                self.assertEqual(body, "")
+
+    def test_a_session_actor_on_its_connections_is_not_the_master_keys(self):
+        gw = Gateway("-c keymgmt.actor=intruder")     # what a pooler's other client left
+        self.gateways.append(gw)
+        k = self.generate(user_id="judy")
+        status, body = gw.call("POST", "/key/block", {"key": k["key_id"]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual([r[0] for r in self.audit(k["key_id"], "blocked")], [ROLE])
+
+    def test_a_raw_key_percent_encoded_in_a_path_is_not_logged(self):
+        k = self.generate(user_id="ken")
+        path = "/key/" + "".join("%%%02X" % b for b in k["key"].encode()) + "/regenerate"
+        status, body = self.a.call("POST", path, {})
+        self.assertEqual((status, body["key_id"]), (200, k["key_id"]))
+        self.assertNotIn(k["key"][3:], self.a.output().replace("%", ""))
+
     # ------------------------------------------------------------ two instances
     def test_a_block_through_one_instance_reaches_the_other(self):
         k = self.generate(user_id="frank")
@@ -368,6 +477,32 @@ class GatewayTest(unittest.TestCase):
         self.assertEqual((status, body["info"]["blocked"]), (200, True))
         status, body = self.b.call("POST", "/key/unblock", {"key": k["key_id"]})
         self.assertEqual((status, body["blocked"]), (200, False))
+
+    def test_a_pool_whose_connections_all_died_answers_the_next_request(self):
+        gw = Gateway()
+        self.gateways.append(gw)
+        k = self.generate(user_id="lee")
+        with admin() as c:
+            # eight requests wait for one lock: the pool grows to eight connections
+            c.execute("BEGIN")
+            c.execute("SELECT 1 FROM keymgmt.block_key(%s)", [k["key_id"]])
+            threads = [threading.Thread(target=gw.call, args=("POST", "/key/unblock",
+                                                              {"key": k["key_id"]}))
+                       for _ in range(8)]
+            for t in threads:
+                t.start()
+            wait_for(lambda: c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                " AND wait_event_type = 'Lock'", [gw.name]).fetchone()[0] >= 7, 5)
+            c.execute("COMMIT")
+            for t in threads:
+                t.join()
+        with admin() as c:
+            n = c.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                          " WHERE application_name = %s", [gw.name]).fetchone()[0]
+        self.assertGreater(n, 3, "more dead connections in its pool than it retries")
+        status, body = gw.call("GET", "/key/list")
+        self.assertEqual(status, 200, body)
 
     def test_racing_block_and_delete_never_answer_an_empty_200(self):
         for _ in range(12):
