@@ -40,7 +40,7 @@ command -v npm >/dev/null || need+=(npm)
 [ ${#need[@]} -eq 0 ] || install_packages drivers "${need[@]}"
 
 db=keymgmt_drivers
-roles="drv_admin, drv_gateway, drv_gateway2, drv_stranger"
+roles="drv_admin, drv_gateway, drv_gateway2, drv_stranger, drv_gw"
 export DRV_DB=$db
 DRV_PASSWORD=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 export DRV_PASSWORD
@@ -76,6 +76,7 @@ CREATE ROLE drv_admin LOGIN PASSWORD :'pw';
 CREATE ROLE drv_gateway LOGIN PASSWORD :'pw';
 CREATE ROLE drv_gateway2 LOGIN PASSWORD :'pw';
 CREATE ROLE drv_stranger LOGIN PASSWORD :'pw';
+CREATE ROLE drv_gw LOGIN PASSWORD :'pw';
 \c $db
 CREATE EXTENSION keymgmt;
 -- the LISTEN checks read commit mode's payload: one NOTIFY per change
@@ -93,6 +94,9 @@ GRANT EXECUTE ON FUNCTION keymgmt.verify_key(text),
   TO drv_gateway, drv_gateway2;
 -- drv_stranger may connect and use the schema, and call nothing
 SELECT keymgmt.grant_admin('ops');
+-- examples/gateway's role (its master key calls without an actor)
+\set role drv_gw
+\i examples/gateway/grants.sql
 -- the gateway must always name an actor (set_actor_required)
 SELECT keymgmt.set_actor_required('drv_gateway');
 EOF
@@ -108,7 +112,7 @@ fi
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 server_host=${PGHOST:-localhost}
 mkdir "$work/bouncer"
-for r in drv_admin drv_gateway drv_gateway2 drv_stranger; do
+for r in drv_admin drv_gateway drv_gateway2 drv_stranger drv_gw; do
 	echo "\"$r\" \"$DRV_PASSWORD\""
 done >"$work/bouncer/userlist.txt"
 cat >"$work/bouncer/pgbouncer.ini" <<EOF
@@ -199,6 +203,9 @@ else
 	sed 's/^/# /' "$work/javac.log"
 	tap "not ok" "pgjdbc: javac DriversTest.java"
 fi
+
+# examples/gateway with its pool behind the pgbouncer
+driver gateway /usr/bin/python3 test/drivers/test_gateway_pooled.py
 
 echo "1..$n"
 echo "# $n checks, $failed failed, in $((SECONDS - start)) s"
