@@ -16,6 +16,21 @@ ISOLATION_OPTS = --inputdir=test
 
 EXTRA_CLEAN = results output_iso regression.diffs regression.out tmp_check
 
+# KEYMGMT_WERROR=1 (test/matrix.sh sets it): -Wextra -Werror on top of
+# PostgreSQL's own warning flags (-Wall and more).  The server's headers are
+# named as system headers (-isystem; GCC then ignores the -I PGXS gives for
+# the same directory), so that what they warn of under -Wextra does not
+# count: 15's inline functions in ilist.h and bufpage.h have unused
+# parameters, and so has every function declared with fmgr.h's
+# PG_FUNCTION_ARGS that takes no argument.  The flags judge keymgmt's code,
+# not PostgreSQL's.  The bitcode (clang, for the JIT) is built without them.
+# Set before PGXS is included, which reads PG_CPPFLAGS; includedir_server is
+# expanded afterwards, once PGXS has set it.
+ifneq ($(KEYMGMT_WERROR),)
+PG_CPPFLAGS = -isystem $(includedir_server) -isystem $(includedir_internal)
+COPT += -Wextra -Werror
+endif
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -43,7 +43,7 @@ static Oid *kept_slots[MAX_KEPT_RELATIONS];
 static int	n_kept_slots = 0;
 
 static void
-ForgetKeptRelations(Datum arg, Oid relid)
+ForgetKeptRelations(Datum arg pg_attribute_unused(), Oid relid)
 {
 	int			i;
 

@@ -135,12 +135,14 @@ FeedReceive(TupleTableSlot *slot, DestReceiver *self)
 }
 
 static void
-FeedStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+FeedStartup(DestReceiver *self pg_attribute_unused(),
+			int operation pg_attribute_unused(),
+			TupleDesc typeinfo pg_attribute_unused())
 {
 }
 
 static void
-FeedShutdown(DestReceiver *self)
+FeedShutdown(DestReceiver *self pg_attribute_unused())
 {
 }
 #endif

@@ -116,7 +116,7 @@ ReadHead(uint64 *txid, int64 *id)
  *	  NOTIFIER_RESTART_SECONDS.
  */
 void
-keymgmt_notifier_main(Datum arg)
+keymgmt_notifier_main(Datum arg pg_attribute_unused())
 {
 	bool		sent_any = false;
 	uint64		sent_txid = 0;
