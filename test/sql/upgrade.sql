@@ -31,6 +31,8 @@ RETURNS TABLE (kind text, name text, detail text) LANGUAGE sql AS $$
 	UNION ALL
 	SELECT 'constraint', co.conrelid::regclass::text || ' ' || co.conname, pg_get_constraintdef(co.oid)
 	FROM pg_constraint co WHERE co.connamespace = to_regnamespace('keymgmt')
+	  -- PostgreSQL 18 records NOT NULL as constraints too: attnotnull has it
+	  AND co.contype <> 'n'
 	UNION ALL
 	SELECT 'config dump', x::regclass::text, ''
 	FROM pg_extension e, unnest(e.extconfig) x WHERE e.extname = 'keymgmt'
@@ -38,6 +40,11 @@ RETURNS TABLE (kind text, name text, detail text) LANGUAGE sql AS $$
 	SELECT 'member', pg_describe_object(d.classid, d.objid, 0), ''
 	FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
 	WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'keymgmt' AND d.deptype = 'e'
+	  -- from PostgreSQL 17 a table's row type (and its array type) is a
+	  -- member too: the relation stands for it
+	  AND NOT EXISTS (SELECT FROM pg_type t LEFT JOIN pg_type el ON el.oid = t.typelem
+	                  WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+	                    AND (t.typrelid <> 0 OR el.typrelid <> 0))
 	UNION ALL
 	SELECT 'public grant', p.oid::regprocedure::text, a.privilege_type
 	FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
@@ -126,8 +133,12 @@ FROM pg_proc p WHERE p.pronamespace = 'keymgmt'::regnamespace;
 -- a view of the administrator's over verify_key: the update must recreate
 -- verify_key, so it stops, says what depends on it, and changes nothing
 CREATE VIEW public.gateway_check AS SELECT * FROM keymgmt.verify_key('sk-x');
+-- (its message and hint, not its context: from PostgreSQL 18 that quotes
+-- the whole statement of the update script it stopped in)
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 ALTER EXTENSION keymgmt UPDATE;
+\set SHOW_CONTEXT errors
 \set VERBOSITY sqlstate
 SELECT extversion FROM pg_extension WHERE extname = 'keymgmt';
 DROP VIEW public.gateway_check;
