@@ -21,14 +21,14 @@ KEYMGMT_PACKAGES=(
 	make gcc libssl-dev
 	"postgresql-$KEYMGMT_PG" "postgresql-server-dev-$KEYMGMT_PG"
 	"postgresql-$KEYMGMT_PG-pgtap" libtap-parser-sourcehandler-pgtap-perl
-	python3-psycopg
+	python3-psycopg python3-psycopg-pool
 )
 if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
 	keymgmt_clang_pkgs=$(keymgmt_clang_packages)
 	# shellcheck disable=SC2206
 	KEYMGMT_PACKAGES+=(libipc-run-perl sqlsmith valgrind $keymgmt_clang_pkgs)
 	# test/drivers: a pooler and the drivers (Node.js may come from elsewhere, with npm)
-	KEYMGMT_PACKAGES+=(pgbouncer libpostgresql-jdbc-java default-jdk-headless nodejs python3-psycopg-pool)
+	KEYMGMT_PACKAGES+=(pgbouncer libpostgresql-jdbc-java default-jdk-headless nodejs)
 fi
 
 keymgmt_build_and_install() {
