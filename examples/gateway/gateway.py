@@ -711,6 +711,9 @@ class Handler(BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """The standard library's own errors (bad request line, unknown method,
         header too long) in the one error shape, and the connection closed."""
+        # the standard library passes an HTTPStatus, whose str() is its name
+        # before Python 3.11 (bullseye's 3.9): the code must be the number
+        code = int(code)
         self.close_connection = True
         try:
             phrase = HTTPStatus(code).phrase
