@@ -41,6 +41,13 @@ include $(PGXS)
 prove:
 	pg_prove --failures test/pgtap/*.sql
 
+# Builds with -Wall -Wextra -Werror and runs the quick suites on PostgreSQL
+# 13, 15, 17 and 18 (test/matrix.sh; chroots for all but the host's 15).
+# VERSIONS="13 18" for some of them.
+.PHONY: matrix
+matrix:
+	bash test/matrix.sh $(VERSIONS)
+
 # The benchmarks against the alternatives (bench/run.sh, then the 1.1
 # lifecycle functions, bench/lifecycle.sh, then the change feed and the
 # notification modes, bench/feed.sh; not part of the tests).
