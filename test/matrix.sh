@@ -274,6 +274,27 @@ isolation_tester() {
 		cd / && rm -rf /var/tmp/keymgmt-isolation"
 }
 
+# host_cluster_free VERSION: pg_virtualenv names its cluster "regress",
+# and two at once on this machine collide (another test/run.sh, CI).  Waits
+# while one runs here (not in a chroot: those have clusters of their own)
+# or VERSION/regress exists, up to KEYMGMT_MATRIX_HOST_WAIT seconds
+# (default 1800); false if it is still busy then.
+host_cluster_free() {
+	local v=$1 waited=0 limit=${KEYMGMT_MATRIX_HOST_WAIT:-1800} p busy
+	while :; do
+		busy=
+		[ -e "/etc/postgresql/$v/regress" ] && busy="$v/regress exists"
+		for p in $(pgrep -f pg_virtualenv || true); do
+			[ "$(readlink "/proc/$p/root" 2>/dev/null)" = / ] && busy="pg_virtualenv runs (pid $p)"
+		done
+		[ -z "$busy" ] && return 0
+		[ "$waited" -ge "$limit" ] && { echo "   $busy: gave up after $waited s"; return 1; }
+		[ "$waited" -eq 0 ] && echo "   waiting: $busy"
+		sleep 10
+		waited=$((waited + 10))
+	done
+}
+
 # --- one version --------------------------------------------------------
 
 results=()
@@ -334,12 +355,17 @@ run_version() {	# version
 	summary=
 	if [ "$release" = host ]; then
 		echo "== PostgreSQL $v on this machine"
-		dir=$(mktemp -d /tmp/keymgmt-matrix.XXXXXX)
-		host_dirs+=("$dir")
-		chmod 755 "$dir"
-		tar -xf "$snapshot" -C "$dir"
-		run_steps "$v" "$log" "$dir" || rc=$?
-		rm -rf "$dir"
+		if host_cluster_free "$v"; then
+			dir=$(mktemp -d /tmp/keymgmt-matrix.XXXXXX)
+			host_dirs+=("$dir")
+			chmod 755 "$dir"
+			tar -xf "$snapshot" -C "$dir"
+			run_steps "$v" "$log" "$dir" || rc=$?
+			rm -rf "$dir"
+		else
+			rc=1
+			summary="not run: this machine's $v/regress stayed busy"
+		fi
 	else
 		root=$cache/$release
 		echo "== PostgreSQL $v in a $release chroot ($root)"
