@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds keymgmt with -Wall -Wextra -Werror and runs the quick suites
-# (regression, isolation, pgTAP, pg_dump round trip, the cache client) on
-# every PostgreSQL major version keymgmt supports, each on the Debian
-# release that ships it:
+# (regression, isolation, pgTAP, pg_dump round trip, the Python cache
+# client and gateway) on every PostgreSQL major version keymgmt supports,
+# each on the Debian release that ships it:
 #
 #   13  bullseye  chroot
 #   15  bookworm  this machine (test/run.sh quick, as CI runs it)
@@ -36,7 +36,13 @@
 # run there with bookworm's python3-psycopg, python3-psycopg-pool and
 # python3-typing-extensions (pure Python, Architecture: all; their other
 # dependencies, python3 and libpq5, are bullseye's), downloaded with this
-# machine's apt and installed in the chroot before the bootstrap.
+# machine's apt and installed in the chroot before the bootstrap.  Nor does
+# its postgresql-13 ship PostgreSQL's isolation tester: it is built from
+# the source package of the installed postgresql-13, once per chroot.
+#
+# The step on this machine waits while another pg_virtualenv runs here
+# (their clusters would both be 15/regress), up to KEYMGMT_MATRIX_HOST_WAIT
+# seconds (default 1800).
 #
 # Prints, per version, its summary line ("N passed, N failed") and wall
 # time, then a table; the logs stay in the directory it names.  Exits
