@@ -232,6 +232,8 @@ def role_settings():
     with superuser() as su, pooled("drv_gateway2") as g:
         key_id = new_key(su, "psycopg-role")
         pid = g.execute("SELECT pg_backend_pid()").fetchone()[0]
+        # load keymgmt in that backend (unless preloaded), so its settings exist there
+        g.execute("SELECT status FROM keymgmt.verify_key('sk-drivers-load')").fetchone()
         su.execute("ALTER ROLE drv_gateway2 SET keymgmt.require_actor = on")
         try:
             pid2, setting = g.execute(
