@@ -21,7 +21,7 @@ KEYMGMT_PACKAGES=(
 	make gcc libssl-dev
 	"postgresql-$KEYMGMT_PG" "postgresql-server-dev-$KEYMGMT_PG"
 	"postgresql-$KEYMGMT_PG-pgtap" libtap-parser-sourcehandler-pgtap-perl
-	python3-psycopg python3-psycopg-pool
+	python3-psycopg python3-psycopg-pool curl
 )
 if [ "${KEYMGMT_QUICK:-0}" != 1 ]; then
 	keymgmt_clang_pkgs=$(keymgmt_clang_packages)
