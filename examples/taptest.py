@@ -1,7 +1,18 @@
 """Runs a unittest.TestCase as TAP ("1..N", "ok 1 - name"), for test/suites.sh."""
 
 import sys
+import time
 import unittest
+
+
+def wait_for(predicate, timeout=3.0):
+    """Seconds until predicate() held, or None after timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
 
 
 class TapResult(unittest.TextTestResult):

@@ -17,6 +17,7 @@ import psycopg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from keycache import KeyCache, _token  # noqa: E402
 import taptest  # noqa: E402
+from taptest import wait_for  # noqa: E402
 
 DB = "keycache_test"
 KEYS = {name: "sk-keycache-test-" + name for name in
@@ -26,16 +27,6 @@ KEYS = {name: "sk-keycache-test-" + name for name in
 
 def admin(**kw):
     return psycopg.connect(dbname=DB, autocommit=True, **kw)
-
-
-def wait_for(predicate, timeout=3.0):
-    """Seconds until predicate() held, or None after timeout."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.02)
-    return None
 
 
 class KeyCacheTest(unittest.TestCase):

@@ -29,6 +29,7 @@ import psycopg
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import taptest  # noqa: E402
+from taptest import wait_for  # noqa: E402
 
 DB = "gateway_test"
 ROLE = "gateway_test_role"
@@ -44,15 +45,6 @@ def token(raw):
 
 def admin():
     return psycopg.connect(dbname=DB, autocommit=True)
-
-
-def wait_for(predicate, timeout):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.02)
-    return None
 
 
 class Gateway:

@@ -20,23 +20,14 @@ import uuid
 
 import psycopg
 
+import checks
+from checks import check
+
 DB = os.environ["DRV_DB"]
 PASSWORD = os.environ["DRV_PASSWORD"]
 BOUNCER_PORT = int(os.environ["DRV_BOUNCER_PORT"])
 MASTER = "sk-" + uuid.uuid4().hex[:8]
 SECRETS = [MASTER]
-failures = 0
-
-
-def check(cond, what, diag=None):
-    global failures
-    print(("ok - " if cond else "not ok - ") + what, flush=True)
-    if not cond:
-        failures += 1
-        if diag:
-            print("# " + str(diag)[:500].replace("\n", "\n# "), flush=True)
-
-
 def call(port, method, path, body=None, key=MASTER):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request(method, path, body=json.dumps(body) if body is not None else None,
@@ -120,4 +111,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if checks.failures else 0)

@@ -13,23 +13,14 @@ import sys
 import time
 
 import psycopg
+
+import checks
+from checks import check
 from psycopg import errors
 
 DB = os.environ["DRV_DB"]
 PASSWORD = os.environ["DRV_PASSWORD"]
 BOUNCER_PORT = int(os.environ["DRV_BOUNCER_PORT"])
-failures = 0
-
-
-def check(cond, what, diag=None):
-    global failures
-    print(("ok - " if cond else "not ok - ") + what, flush=True)
-    if not cond:
-        failures += 1
-        if diag:
-            print("# " + str(diag).replace("\n", "\n# "), flush=True)
-
-
 def superuser():
     return psycopg.connect(dbname=DB, autocommit=True)
 
@@ -272,7 +263,7 @@ def main():
         except Exception as e:  # one broken step must not hide the others
             check(False, f"{name}: ran to its end",
                   describe(e) if isinstance(e, psycopg.Error) else repr(e))
-    return 1 if failures else 0
+    return 1 if checks.failures else 0
 
 
 if __name__ == "__main__":
