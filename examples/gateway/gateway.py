@@ -506,9 +506,10 @@ class Gateway:
                                 [key, grace, who.actor]).fetchone()
             key_id = str(made["key_id"])
             self.merge_models(conn, key_id, changes, models)
+            row = None
             if changes or expires_in is not None:
-                self.update(conn, key_id, changes, expires_in, who.actor)
-            view = key_view(self.key_row(conn, key_id))
+                row = self.update(conn, key_id, changes, expires_in, who.actor)
+            view = key_view(row or self.key_row(conn, key_id))
             view["previous_valid_until"] = jsonable(made["previous_valid_until"])
             view["key"] = made["key"]   # the one answer that carries the raw key
             return view
