@@ -3,7 +3,7 @@
 # pg_regress, isolation specs, pgTAP, a pg_dump round trip, and the long
 # ones: crash and load (TAP), memory, fuzzing, sqlsmith, valgrind.
 #
-#   bash test/run.sh          # everything (about 15 minutes on 2 cores: 14.5 measured)
+#   bash test/run.sh          # everything (about 25 minutes on 2 cores: 24 measured)
 #   bash test/run.sh quick    # without the long suites (under a minute)
 #   KEYMGMT_PG=17 bash test/run.sh quick    # on another major version (default 15)
 #   KEYMGMT_PORT=NNNN ...     # the cluster's port (default: pg_createcluster
